@@ -1,0 +1,119 @@
+# wf: a merge buffer and multi-workflow toolkit for git.
+#
+#   make                 build lib/libwf.a and the tools in bin/
+#   make check           install missing packages, build, run every test
+#   make demo            install missing packages, build, run the demo
+#   make bench           run the benchmarks (bench/*.sh)
+#   make install         install tools, man pages and hooks under $(PREFIX)
+#   make SANITIZE=address,undefined check
+#                        the same suite under the sanitizers
+
+VERSION = 0.1.0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANPREFIX ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/wf
+DESTDIR ?=
+
+CC ?= cc
+AR ?= ar
+PKG_CONFIG ?= pkg-config
+INSTALL ?= install
+
+PKGS = libgit2 sqlite3 jansson libarchive
+
+CFLAGS ?= -O2 -g
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wwrite-strings -Wformat=2 -Wno-format-nonliteral \
+	-Wundef -Wcast-align -Wold-style-definition
+
+ifdef SANITIZE
+SAN_FLAGS = -fsanitize=$(SANITIZE) -fno-sanitize-recover=$(SANITIZE) \
+	-fno-omit-frame-pointer
+endif
+
+# pkg-config is asked lazily, so "make check" can install packages first.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
+
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-DWF_VERSION='"$(VERSION)"' -Ilib $(WARNINGS) $(SAN_FLAGS) \
+	$(PKG_CFLAGS) $(CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+LIBS = -lm -lpthread
+
+LIB_SRC = $(sort $(wildcard lib/*.c))
+LIB_OBJ = $(LIB_SRC:.c=.o)
+TOOLS = $(patsubst cmd/%.c,%,$(filter cmd/wf-%.c,$(wildcard cmd/*.c)))
+CMD_COMMON = cmd/common.o
+BINS = $(addprefix bin/,$(TOOLS))
+MANS = $(wildcard man/*.1)
+TEST_SRC = $(sort $(wildcard tests/check_*.c))
+TEST_OBJ = $(TEST_SRC:.c=.o)
+
+all: lib/libwf.a $(BINS)
+
+# Objects are rebuilt when the flags change (a SANITIZE build after a
+# plain one, say).
+FLAGS_FILE = .build-flags
+FLAGS_NOW = $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(FLAGS_FILE): FORCE
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+%.o: %.c $(FLAGS_FILE)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+tests/%.o: tests/%.c $(FLAGS_FILE)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+
+lib/libwf.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+bin/%: cmd/%.o $(CMD_COMMON) lib/libwf.a
+	@mkdir -p bin
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(CMD_COMMON) lib/libwf.a $(PKG_LIBS) $(LIBS)
+
+tests/check_wf: $(TEST_OBJ) lib/libwf.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) lib/libwf.a $(PKG_LIBS) \
+		$(CHECK_LIBS) $(LIBS)
+
+deps:
+	@sh contrib/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory test
+
+test: all tests/check_wf
+	./tests/check_wf
+	sh tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh contrib/demo/run.sh
+
+bench: all
+	@for b in bench/*.sh; do sh "$$b" || exit 1; done
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1
+	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 644 $(MANS) $(DESTDIR)$(MANPREFIX)/man1
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
+	rm -f $(addprefix $(DESTDIR)$(MANPREFIX)/man1/,$(notdir $(MANS)))
+
+clean:
+	rm -rf bin lib/*.o lib/*.d lib/libwf.a cmd/*.o cmd/*.d tests/*.o \
+		tests/*.d tests/check_wf tests/trash.* $(FLAGS_FILE)
+
+FORCE:
+
+.PHONY: all check test demo bench install uninstall clean deps FORCE
+
+-include $(LIB_OBJ:.o=.d) $(CMD_COMMON:.o=.d) $(TOOLS:%=cmd/%.d) \
+	$(TEST_OBJ:.o=.d)

@@ -1,0 +1,92 @@
+#ifndef WF_CMD_COMMON_H
+#define WF_CMD_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "json.h"
+
+/* Exit codes shared by every tool; each man page lists them. */
+enum {
+	WF_EXIT_OK = 0,		/* success */
+	WF_EXIT_NO = 1,		/* a negative answer: no match, check failed */
+	WF_EXIT_USAGE = 2,	/* bad options or arguments */
+	WF_EXIT_INPUT = 3,	/* bad input: malformed, invalid, refused */
+	WF_EXIT_OS = 4,		/* system or I/O error */
+	WF_EXIT_TEMP = 75	/* temporary failure (busy, locked): retry */
+};
+
+/* Long options every tool takes; getopt_long values above any char. */
+enum {
+	WF_OPT_HELP = 0x100,
+	WF_OPT_VERSION,
+	WF_OPT_PRETTY,
+	WF_OPT_TOOL		/* first value free for the tool */
+};
+
+#define WF_COMMON_LONGOPTS \
+	{ "help", no_argument, NULL, WF_OPT_HELP }, \
+	{ "version", no_argument, NULL, WF_OPT_VERSION }, \
+	{ "pretty", no_argument, NULL, WF_OPT_PRETTY }
+
+/* Set the tool's name (for diagnostics) and initialise the library. */
+void wf_cmd_init(const char *name);
+
+/* The tool's name as given to wf_cmd_init(). */
+const char *wf_cmd_name(void);
+
+/* "name: error: ..." on stderr. */
+void wf_cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "name: warning: ..." on stderr. */
+void wf_cmd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The exit code for a library error code. */
+int wf_cmd_exit_code(int error);
+
+/* Report wf_error_last() and return the exit code for `error`. */
+int wf_cmd_fail(int error);
+
+/*
+ * Report a usage error with a pointer to --help; returns WF_EXIT_USAGE.
+ */
+int wf_cmd_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/*
+ * Handle the common options: prints help (the tool's `usage` text) or
+ * version and returns 1 when the tool should exit 0 after it; 0 when
+ * `opt` was handled otherwise (--pretty); -1 when `opt` is not common.
+ */
+int wf_cmd_common_option(int opt, const char *usage);
+
+/* Parse a non-negative decimal number for option `name`. */
+int wf_cmd_parse_size(size_t *out, const char *arg, const char *name);
+
+/*
+ * Write one JSON value to stdout as a line (compact) or, after --pretty,
+ * indented.  Returns 0 or WF_EOS.
+ */
+int wf_cmd_write_json(const json_t *v);
+
+/* Write a string to stdout as is.  Returns 0 or WF_EOS. */
+int wf_cmd_write_text(const char *s);
+
+/*
+ * Call fn for every JSON value in the operands (stdin when there are
+ * none; "-" is stdin).  Stops at the first error from the reader or fn
+ * and returns it; returns 0 when all input was consumed.  fn owns
+ * nothing: the doc's value is released after it returns.
+ */
+int wf_cmd_each_value(int argc, char **argv,
+    int (*fn)(const struct wf_json_doc *doc, void *ctx), void *ctx);
+
+/*
+ * Flush and close stdout; a write error (full disk, closed pipe) turns
+ * `code` into WF_EXIT_OS with a message.  Returns the final exit code.
+ */
+int wf_cmd_finish(int code);
+
+#endif

@@ -1,0 +1,32 @@
+#ifndef WF_GIT_H
+#define WF_GIT_H
+
+#include <git2.h>
+#include <jansson.h>
+
+/*
+ * Initialise libgit2 for this process; call once before any other wf
+ * function that touches git (tools do it at start).  Returns 0 or
+ * WF_ERROR.
+ */
+int wf_git_init(void);
+
+/* Undo wf_git_init(). */
+void wf_git_shutdown(void);
+
+/*
+ * Open the repository that contains `dir` (searching upwards as git
+ * does; the current directory when NULL).  WF_ENOTFOUND when there is
+ * none.  *out is the caller's to git_repository_free().
+ */
+int wf_git_open(git_repository **out, const char *dir);
+
+/*
+ * The paths changed between the trees of `from` and HEAD (both sides of
+ * renames, sorted, unique).  *out is a new JSON array of strings.
+ * WF_EINPUT when `from` does not name a commit.
+ */
+int wf_git_changed_paths(json_t **out, git_repository *repo,
+    const char *from);
+
+#endif
