@@ -68,8 +68,8 @@ wf_jpath_format(char *buf, size_t size, const struct wf_jpath *p)
 		int w;
 
 		if (!k)
-			w = snprintf(buf + n, size - n, "[%zu]",
-			    p->item[i].index);
+			w = snprintf(buf + n, size - n, "%s[%zu]",
+			    i == 0 ? "." : "", p->item[i].index);
 		else if (is_ident(k))
 			w = snprintf(buf + n, size - n, ".%s", k);
 		else {
@@ -77,7 +77,8 @@ wf_jpath_format(char *buf, size_t size, const struct wf_jpath *p)
 			char *q = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
 
 			json_decref(s);
-			w = snprintf(buf + n, size - n, ".[%s]", q ? q : "?");
+			w = snprintf(buf + n, size - n, "%s[%s]",
+			    i == 0 ? "." : "", q ? q : "?");
 			free(q);
 		}
 		if (w < 0)

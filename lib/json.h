@@ -28,7 +28,7 @@ void wf_jpath_push_index(struct wf_jpath *p, size_t index);
 void wf_jpath_pop(struct wf_jpath *p);
 
 /*
- * Write the path in jq syntax (`.a.b[2]`, `.["odd key"]`, `.` for the
+ * Write the path in jq syntax (`.a.b[2]`, `.a["odd key"]`, `.` for the
  * root) into buf; truncates to fit.  Returns buf.
  */
 char *wf_jpath_format(char *buf, size_t size, const struct wf_jpath *p);

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "path.h"
 #include "workflow.h"
 
 int
@@ -35,6 +36,7 @@ wf_workflow_free(struct wf_workflow *w)
 	free(w->conflicts);
 	free(w->deliverables);
 	free(w->reasons);
+	wf_steps_free(w->stepv, w->nsteps);
 	git_pathspec_free(w->pathspec);
 	if (w->has_title_re)
 		regfree(&w->title_re);
@@ -89,47 +91,27 @@ out:
 }
 
 /*
- * A deliverable path stays inside the repository: relative, no empty,
- * "." or ".." component, no ".git" component in any case, no control
- * characters, and only the {number} and {workflow} placeholders.
+ * A deliverable path stays inside the repository (wf_path_problem) and
+ * uses only the {number} and {workflow} placeholders.
  */
 static const char *
 deliverable_path_problem(const char *p)
 {
-	const char *c = p;
+	const char *c, *problem;
 
-	if (*p == '\0')
-		return "empty path";
-	if (*p == '/')
-		return "absolute path";
-	for (; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return "control character in path";
-	for (c = p; *c;) {
-		size_t n = strcspn(c, "/");
-
-		if (n == 0)
-			return "empty path component";
-		if ((n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			return "'.' or '..' component";
-		if (n == 4 && strncasecmp(c, ".git", 4) == 0)
-			return "'.git' component";
-		c += n;
-		if (*c == '/') {
-			c++;
-			if (*c == '\0')
-				return "trailing '/'";
-		}
-	}
+	if ((problem = wf_path_problem(p)))
+		return problem;
 	for (c = p; (c = strchr(c, '{')); c++) {
 		if (strncmp(c, "{number}", 8) != 0 &&
 		    strncmp(c, "{workflow}", 10) != 0)
 			return "unknown placeholder (use {number} or "
 			    "{workflow})";
 	}
-	if (strchr(p, '}') && !strchr(p, '{'))
-		return "unbalanced '}'";
+	for (c = p; (c = strchr(c, '}')); c++) {
+		if ((c - p < 7 || strncmp(c - 7, "{number}", 8) != 0) &&
+		    (c - p < 9 || strncmp(c - 9, "{workflow}", 10) != 0))
+			return "unbalanced '}'";
+	}
 	return NULL;
 }
 
@@ -311,17 +293,7 @@ wf_workflow_parse(struct wf_workflow **out, const struct wf_json_doc *doc,
 	}
 	if ((f = json_object_get(v, "steps"))) {
 		wf_jpath_push_key(path, "steps");
-		if (!json_is_array(f))
-			error = wf_json_error(doc, path,
-			    "expected an array of step objects");
-		for (i = 0; error == 0 && i < json_array_size(f); i++) {
-			if (json_is_object(json_array_get(f, i)))
-				continue;
-			wf_jpath_push_index(path, i);
-			error = wf_json_error(doc, path,
-			    "expected a step object");
-			wf_jpath_pop(path);
-		}
+		error = wf_steps_parse(&w->stepv, &w->nsteps, doc, path, f);
 		wf_jpath_pop(path);
 		if (error < 0)
 			goto out;

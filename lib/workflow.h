@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "json.h"
+#include "step.h"
 
 /*
  * A workflow definition, as one catalog file (or one candidate of a
@@ -42,6 +43,8 @@ struct wf_workflow {
 	struct wf_deliverable *deliverables;
 	size_t ndeliverables;
 	json_t *steps;			/* borrowed from def; NULL if absent */
+	struct wf_step *stepv;		/* the steps, parsed */
+	size_t nsteps;
 	const char **reasons;		/* candidates only */
 	size_t nreasons;
 
@@ -61,7 +64,8 @@ enum wf_workflow_kind {
 /*
  * Parse and validate the workflow at `path` in `doc` (v is that value).
  * Unknown fields, wrong types, bad names, deliverable paths that leave
- * the repository or use unknown placeholders, and (for definitions)
+ * the repository or use unknown placeholders, malformed steps (see
+ * step.h), and (for definitions)
  * title regexes that do not compile and bad pathspecs are WF_EINPUT with
  * the place named.  *out is a new workflow (free with wf_workflow_free),
  * NULL on error.

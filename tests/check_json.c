@@ -143,7 +143,7 @@ START_TEST(path_format)
 	wf_jpath_pop(&p);
 	wf_jpath_push_key(&p, "odd key");
 	ck_assert_str_eq(wf_jpath_format(buf, sizeof(buf), &p),
-	    ".stages[2].[\"odd key\"]");
+	    ".stages[2][\"odd key\"]");
 }
 END_TEST
 

@@ -11,6 +11,7 @@
  */
 #define WF_SUITES \
 	WF_SUITE(json) \
+	WF_SUITE(step) \
 	WF_SUITE(workflow)
 
 #define WF_SUITE(name) Suite *name##_suite(void);

@@ -32,7 +32,8 @@ START_TEST(full_definition)
 	    "\"paths\": [\"src/**/*.c\"], \"title\": \"^fix(\\\\(.*\\\\))?:\"},"
 	    "\"depends_on\": [\"build\"], \"conflicts\": [\"db\"],"
 	    "\"deliverables\": [{\"name\": \"r\", \"path\": "
-	    "\"out/{number}/{workflow}.md\"}], \"steps\": [{}]}",
+	    "\"out/{number}/{workflow}.md\"}], \"steps\": [{\"id\": \"s\","
+	    "\"type\": \"shell\", \"run\": \"true\"}]}",
 	    WF_WORKFLOW_DEFINITION);
 	ck_assert_msg(rc == 0, "%s", wf_error_last());
 	ck_assert_str_eq(w->name, "lint");
@@ -48,6 +49,8 @@ START_TEST(full_definition)
 	ck_assert_uint_eq(w->ndeliverables, 1);
 	ck_assert_str_eq(w->deliverables[0].path, "out/{number}/{workflow}.md");
 	ck_assert_ptr_nonnull(w->steps);
+	ck_assert_uint_eq(w->nsteps, 1);
+	ck_assert_str_eq(w->stepv[0].run, "true");
 	wf_workflow_free(w);
 }
 END_TEST

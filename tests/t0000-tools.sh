@@ -1,0 +1,46 @@
+#!/bin/sh
+# What every tool shares: --help, --version, usage errors, write errors,
+# and a man page that renders cleanly.
+
+. "$(dirname "$0")/lib.sh"
+
+tools=$(cd "$WF_BIN" && ls wf-* 2>/dev/null)
+
+test_expect_success 'the tools are built' '
+	test -n "$tools"
+'
+
+for t in $tools; do
+	test_expect_success "$t --help prints usage to stdout and exits 0" '
+		$t --help >out 2>err &&
+		test_grep "^usage: $t" out &&
+		test ! -s err
+	'
+
+	test_expect_success "$t --version names the tool and wf" '
+		$t --version >out &&
+		test_grep "^$t \\(wf\\) [0-9]+\\.[0-9]+\\.[0-9]+$" out
+	'
+
+	test_expect_success "$t rejects an unknown option with exit 2" '
+		test_expect_code 2 $t --no-such-option </dev/null >out 2>err &&
+		test ! -s out &&
+		test_grep "^$t: " err
+	'
+
+	test_expect_success "$t reports a missing input file with exit 4" '
+		test_expect_code 4 $t no-such-file.json </dev/null >out 2>err &&
+		test_grep "^$t: error: cannot open .no-such-file.json.: No such file or directory$" err
+	'
+
+	test_expect_success "$t has a man page that renders without warnings" '
+		test -f "$WF_SRC/man/$t.1" &&
+		groff -mandoc -Tutf8 -ww -z "$WF_SRC/man/$t.1" 2>err &&
+		test ! -s err &&
+		MANWIDTH=80 man -l "$WF_SRC/man/$t.1" >page 2>err &&
+		test_grep "EXIT STATUS" page &&
+		test_grep "^ +75 " page
+	'
+done
+
+test_done
