@@ -113,6 +113,9 @@ clean:
 
 FORCE:
 
+# Keep cmd/*.o: they are not throwaway intermediates.
+.SECONDARY:
+
 .PHONY: all check test demo bench install uninstall clean deps FORCE
 
 -include $(LIB_OBJ:.o=.d) $(CMD_COMMON:.o=.d) $(TOOLS:%=cmd/%.d) \

@@ -535,7 +535,12 @@ out:
 		/* doc->name must outlive the reader: keep it in the buffer. */
 		size_t off = (size_t)(doc->text - *buf);
 		size_t nlen = strlen(r->name) + 1;
-		char *b = realloc(*buf, r->end + nlen);
+		/*
+		 * Reading on to the end may have emptied the buffer (end 0)
+		 * without moving the text: keep the text itself.
+		 */
+		size_t keep = off + doc->len;
+		char *b = realloc(*buf, keep + nlen);
 
 		if (!b) {
 			json_decref(doc->value);
@@ -544,10 +549,10 @@ out:
 			*buf = NULL;
 			error = wf_error_oom();
 		} else {
-			memcpy(b + r->end, r->name, nlen);
+			memcpy(b + keep, r->name, nlen);
 			*buf = b;
 			doc->text = b + off;
-			doc->name = b + r->end;
+			doc->name = b + keep;
 		}
 	}
 	wf_json_reader_free(r);

@@ -10,7 +10,9 @@
  * The X-macro lets check_main.c run them all without a second list.
  */
 #define WF_SUITES \
+	WF_SUITE(catalog) \
 	WF_SUITE(json) \
+	WF_SUITE(match) \
 	WF_SUITE(step) \
 	WF_SUITE(workflow)
 
