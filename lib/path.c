@@ -3,6 +3,23 @@
 
 #include "path.h"
 
+/* Is c[0..n) a name some file system takes for ".git"? */
+static int
+is_git_name(const char *c, size_t n)
+{
+	size_t i;
+
+	if (n == 5 && strncasecmp(c, "git~1", 5) == 0)
+		return 1;
+	if (n < 4 || strncasecmp(c, ".git", 4) != 0)
+		return 0;
+	/* Windows and macOS ignore trailing dots and spaces. */
+	for (i = 4; i < n; i++)
+		if (c[i] != '.' && c[i] != ' ')
+			return 0;
+	return 1;
+}
+
 const char *
 wf_path_problem(const char *p)
 {
@@ -12,9 +29,12 @@ wf_path_problem(const char *p)
 		return "empty path";
 	if (*p == '/')
 		return "absolute path";
-	for (c = p; *c; c++)
+	for (c = p; *c; c++) {
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return "control character in path";
+		if (*c == '\\')
+			return "backslash in path";
+	}
 	for (c = p; *c;) {
 		size_t n = strcspn(c, "/");
 
@@ -23,11 +43,50 @@ wf_path_problem(const char *p)
 		if ((n == 1 && c[0] == '.') ||
 		    (n == 2 && c[0] == '.' && c[1] == '.'))
 			return "'.' or '..' component";
-		if (n == 4 && strncasecmp(c, ".git", 4) == 0)
+		if (is_git_name(c, n))
 			return "'.git' component";
 		c += n;
 		if (*c == '/' && *++c == '\0')
 			return "trailing '/'";
+	}
+	return NULL;
+}
+
+const char *
+wf_path_link_problem(const char *link, const char *target)
+{
+	const char *c, *slash;
+	long depth = 0;
+
+	if (*target == '\0')
+		return "empty link target";
+	if (*target == '/')
+		return "absolute link target";
+	for (c = target; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return "control character in link target";
+		if (*c == '\\')
+			return "backslash in link target";
+	}
+	/* The link's directory is `depth` levels below the top. */
+	for (c = link; (slash = strchr(c, '/')); c = slash + 1)
+		depth++;
+	for (c = target; *c;) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			if (--depth < 0)
+				return "link target leaves the repository";
+		} else if (n == 1 && c[0] == '.') {
+			;
+		} else if (n > 0) {
+			if (is_git_name(c, n))
+				return "link target in '.git'";
+			depth++;
+		}
+		c += n;
+		if (*c == '/')
+			c++;
 	}
 	return NULL;
 }

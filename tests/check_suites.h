@@ -11,8 +11,10 @@
  */
 #define WF_SUITES \
 	WF_SUITE(catalog) \
+	WF_SUITE(change) \
 	WF_SUITE(json) \
 	WF_SUITE(match) \
+	WF_SUITE(queue) \
 	WF_SUITE(step) \
 	WF_SUITE(workflow)
 

@@ -1,0 +1,605 @@
+/*
+ * wf-enqueue: validate change requests and store them in the change
+ * queue, all or nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "change.h"
+#include "common.h"
+#include "error.h"
+#include "git.h"
+#include "hash.h"
+#include "queue.h"
+
+static const char usage[] =
+"usage: wf-enqueue [--db PATH] [-C DIR] [--keep-going] [--dry-run]\n"
+"                  [--pretty] [FILE...]\n"
+"       wf-enqueue --id ID --target BRANCH [request options]\n"
+"                  (--patch FILE | --tar FILE [--prefix DIR] |\n"
+"                   --commits BASE..HEAD)\n"
+"\n"
+"Validate change requests (JSON, one per line) read from the FILEs or\n"
+"standard input, or one request built from the options, and store them\n"
+"in the change queue in one transaction.  Write one line of JSON per\n"
+"request: {\"id\", \"queue_id\", \"state\", \"position\"}.\n"
+"\n"
+"  --db PATH            the queue database (default: $WF_DB, or\n"
+"                       wf/queue.db in the repository's git directory)\n"
+"  -C, --repo DIR       find the repository from DIR\n"
+"  -k, --keep-going     store the valid requests and report each bad one\n"
+"  -n, --dry-run        validate and report, store nothing\n"
+"  --max-attempts N     leases before an entry is dead (default 5)\n"
+"  --pretty             indent the output\n"
+"  --help               show this help and exit\n"
+"  --version            show the version and exit\n"
+"\n"
+"Request options:\n"
+"  --patch FILE         a diff (git diff, git format-patch or diff -u);\n"
+"                       '-' for standard input\n"
+"  --tar FILE           files to add, replace or delete (.wh.NAME) as a\n"
+"                       tar archive, compressed or not; '-' for stdin\n"
+"  --prefix DIR         with --tar: place the files under DIR\n"
+"  --commits A..B       commits already in the repository\n"
+"  --id ID              the request id (required)\n"
+"  --target BRANCH      the branch to land on (required)\n"
+"  --base OID           the commit the patch or files apply to\n"
+"  --message TEXT       the commit message\n"
+"  --author 'NAME <EMAIL>'\n"
+"  --priority N         higher leases first (default 0)\n"
+"  --depends-on ID      land only after ID (repeatable)\n";
+
+enum {
+	OPT_DB = WF_OPT_TOOL,
+	OPT_MAX_ATTEMPTS,
+	OPT_PATCH,
+	OPT_TAR,
+	OPT_PREFIX,
+	OPT_COMMITS,
+	OPT_ID,
+	OPT_TARGET,
+	OPT_BASE,
+	OPT_MESSAGE,
+	OPT_AUTHOR,
+	OPT_PRIORITY,
+	OPT_DEPENDS_ON
+};
+
+static const struct option longopts[] = {
+	WF_COMMON_LONGOPTS,
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "repo", required_argument, NULL, 'C' },
+	{ "keep-going", no_argument, NULL, 'k' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+	{ "patch", required_argument, NULL, OPT_PATCH },
+	{ "tar", required_argument, NULL, OPT_TAR },
+	{ "prefix", required_argument, NULL, OPT_PREFIX },
+	{ "commits", required_argument, NULL, OPT_COMMITS },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "base", required_argument, NULL, OPT_BASE },
+	{ "message", required_argument, NULL, OPT_MESSAGE },
+	{ "author", required_argument, NULL, OPT_AUTHOR },
+	{ "priority", required_argument, NULL, OPT_PRIORITY },
+	{ "depends-on", required_argument, NULL, OPT_DEPENDS_ON },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* The requests read so far, with where each came from. */
+struct run {
+	git_repository *repo;
+	int keep_going;
+	int bad;		/* some request was refused */
+	struct wf_change **changes;
+	char **where;
+	size_t n, cap;
+	json_t *seen;		/* id -> hash of the requests read */
+};
+
+static int
+add_change(struct run *run, struct wf_change *c, const char *where)
+{
+	if (run->n == run->cap) {
+		size_t cap = run->cap ? run->cap * 2 : 64;
+		struct wf_change **cs = realloc(run->changes,
+		    cap * sizeof(*cs));
+		char **ws;
+
+		if (!cs)
+			return wf_error_oom();
+		run->changes = cs;
+		if (!(ws = realloc(run->where, cap * sizeof(*ws))))
+			return wf_error_oom();
+		run->where = ws;
+		run->cap = cap;
+	}
+	if (!(run->where[run->n] = strdup(where)))
+		return wf_error_oom();
+	run->changes[run->n++] = c;
+	return 0;
+}
+
+/* Refuse a request: fatal, or reported and skipped with --keep-going. */
+static int
+refuse(struct run *run, int error)
+{
+	if (!run->keep_going || error == WF_ENOMEM || error == WF_EOS ||
+	    error == WF_EBUSY)
+		return error;
+	wf_cmd_fail(error);
+	run->bad = 1;
+	return 0;
+}
+
+static int
+read_one(const struct wf_json_doc *doc, void *ctx)
+{
+	struct run *run = ctx;
+	struct wf_change *c = NULL;
+	char where[1024], hex[GIT_OID_HEXSZ + 1];
+	json_t *prev;
+	int error;
+
+	snprintf(where, sizeof(where), "%s:%lu:%lu", doc->name, doc->line,
+	    doc->col);
+	if ((error = wf_change_parse(&c, doc, run->repo, NULL)) < 0)
+		return refuse(run, error);
+	wf_hash_hex(hex, &c->hash);
+	/* Ids are unique in a stream; the same request twice is one. */
+	if ((prev = json_object_get(run->seen, c->id))) {
+		if (strcmp(json_string_value(prev), hex) != 0)
+			error = refuse(run, wf_error_set(WF_EINPUT, "%s: request "
+			    "'%s': the id is used earlier in the input for "
+			    "different content", where, c->id));
+		wf_change_free(c);
+		return error;
+	}
+	if (json_object_set_new(run->seen, c->id, json_string(hex)) < 0 ||
+	    (error = add_change(run, c, where)) < 0) {
+		wf_change_free(c);
+		return error < 0 ? error : wf_error_oom();
+	}
+	return 0;
+}
+
+/* Read a whole file ("-" for stdin) into a NUL-terminated buffer. */
+static int
+slurp(char **out, size_t *len, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL, *b;
+	size_t n = 0, cap = 0, got;
+	int error = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!f)
+		return wf_error_set_errno(WF_EOS, "cannot open '%s'", path);
+	do {
+		if (cap - n < 65536) {
+			cap = cap ? cap * 2 : 65536;
+			if (!(b = realloc(buf, cap + 1))) {
+				error = wf_error_oom();
+				goto out;
+			}
+			buf = b;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	if (ferror(f)) {
+		error = wf_error_set_errno(WF_EOS, "cannot read '%s'", path);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+out:
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	return error;
+}
+
+struct single {
+	const char *patch, *tar, *prefix, *commits, *id, *target, *base,
+	    *message, *author, *priority;
+	json_t *depends_on;
+};
+
+static int
+resolve(char *out, git_repository *repo, const char *spec, size_t len)
+{
+	git_object *obj = NULL;
+	git_commit *commit = NULL;
+	char name[1024];
+	int error;
+
+	snprintf(name, sizeof(name), "%.*s", (int)len, spec);
+	if (git_revparse_single(&obj, repo, name) < 0)
+		return wf_error_set_git(WF_EINPUT, "--commits: unknown "
+		    "revision '%s'", name);
+	error = git_object_peel((git_object **)&commit, obj,
+	    GIT_OBJECT_COMMIT);
+	git_object_free(obj);
+	if (error < 0)
+		return wf_error_set_git(WF_EINPUT, "--commits: '%s' is not a "
+		    "commit", name);
+	git_oid_tostr(out, GIT_OID_HEXSZ + 1, git_commit_id(commit));
+	git_commit_free(commit);
+	return 0;
+}
+
+/* Build the request the options describe, as JSON. */
+static int
+build_single(json_t **out, const struct single *s, git_repository *repo,
+    const char **name)
+{
+	json_t *v = NULL, *files = NULL;
+	char *text = NULL;
+	size_t len;
+	int error, fd = -1;
+
+	*out = NULL;
+	if (!(v = json_pack("{s:s, s:s}", "id", s->id, "target", s->target)))
+		return wf_error_oom();
+	if (s->patch) {
+		*name = strcmp(s->patch, "-") == 0 ? "<stdin>" : s->patch;
+		if ((error = slurp(&text, &len, s->patch)) < 0)
+			goto out;
+		if (json_object_set_new(v, "kind", json_string("patch")) < 0 ||
+		    json_object_set_new(v, "patch", json_stringn(text, len)) < 0) {
+			error = wf_error_set(WF_EINPUT, "%s: the patch is not "
+			    "valid UTF-8 text", *name);
+			goto out;
+		}
+	} else if (s->tar) {
+		*name = strcmp(s->tar, "-") == 0 ? "<stdin>" : s->tar;
+		if (strcmp(s->tar, "-") == 0)
+			fd = 0;
+		else if ((fd = open(s->tar, O_RDONLY | O_CLOEXEC)) < 0) {
+			error = wf_error_set_errno(WF_EOS, "cannot open '%s'",
+			    s->tar);
+			goto out;
+		}
+		if ((error = wf_change_files_from_tar(&files, fd, *name,
+		    s->prefix, NULL)) < 0)
+			goto out;
+		if (json_object_set_new(v, "kind", json_string("files")) < 0 ||
+		    json_object_set(v, "files", files) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	} else {
+		const char *dots = strstr(s->commits, "..");
+		char base[GIT_OID_HEXSZ + 1], head[GIT_OID_HEXSZ + 1];
+
+		*name = "--commits";
+		if (!dots || dots == s->commits || !dots[2] || dots[2] == '.') {
+			error = wf_error_set(WF_EINPUT, "--commits: expected "
+			    "BASE..HEAD, got '%s'", s->commits);
+			goto out;
+		}
+		if (!repo) {
+			error = wf_error_set(WF_EINPUT, "--commits needs a "
+			    "repository");
+			goto out;
+		}
+		if ((error = resolve(base, repo, s->commits,
+		    (size_t)(dots - s->commits))) < 0 ||
+		    (error = resolve(head, repo, dots + 2,
+		    strlen(dots + 2))) < 0)
+			goto out;
+		if (json_object_set_new(v, "kind", json_string("commits")) < 0 ||
+		    json_object_set_new(v, "base", json_string(base)) < 0 ||
+		    json_object_set_new(v, "head", json_string(head)) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if (s->base && json_object_set_new(v, "base", json_string(s->base)) < 0)
+		goto oom;
+	if (s->message && json_object_set_new(v, "message",
+	    json_string(s->message)) < 0) {
+		error = wf_error_set(WF_EINPUT, "--message is not valid UTF-8");
+		goto out;
+	}
+	if (json_array_size(s->depends_on) > 0 &&
+	    json_object_set(v, "depends_on", s->depends_on) < 0)
+		goto oom;
+	if (s->priority) {
+		char *end;
+		long long p;
+
+		errno = 0;
+		p = strtoll(s->priority, &end, 10);
+		if (errno || end == s->priority || *end) {
+			error = wf_error_set(WF_EINPUT, "--priority: '%s' is "
+			    "not a number", s->priority);
+			goto out;
+		}
+		if (json_object_set_new(v, "priority", json_integer(p)) < 0)
+			goto oom;
+	}
+	if (s->author) {
+		const char *lt = strchr(s->author, '<');
+		const char *gt = lt ? strchr(lt, '>') : NULL;
+		size_t nl;
+
+		if (!lt || !gt || gt[1] || lt == s->author) {
+			error = wf_error_set(WF_EINPUT, "--author: expected "
+			    "'NAME <EMAIL>', got '%s'", s->author);
+			goto out;
+		}
+		for (nl = (size_t)(lt - s->author); nl > 0 &&
+		    s->author[nl - 1] == ' '; nl--)
+			;
+		if (json_object_set_new(v, "author", json_pack("{s:s%, s:s%}",
+		    "name", s->author, nl, "email", lt + 1,
+		    (size_t)(gt - lt - 1))) < 0)
+			goto oom;
+	}
+	*out = v;
+	v = NULL;
+	error = 0;
+	goto out;
+oom:
+	error = wf_error_oom();
+out:
+	if (fd > 0)
+		close(fd);
+	free(text);
+	json_decref(files);
+	json_decref(v);
+	return error;
+}
+
+static int
+open_queue(struct wf_queue **out, const char *db, git_repository *repo,
+    int max_attempts)
+{
+	struct wf_queue_opts o = WF_QUEUE_OPTS_INIT;
+	char *path = NULL;
+	int error;
+
+	if (max_attempts > 0)
+		o.max_attempts = max_attempts;
+	if (!db && (error = wf_queue_default_path(&path, repo)) < 0)
+		return error;
+	error = wf_queue_open(out, db ? db : path, &o);
+	free(path);
+	return error;
+}
+
+static int
+store(struct run *run, const char *db, int max_attempts)
+{
+	struct wf_queue *q = NULL;
+	json_t *res = NULL, *item;
+	size_t i, bad = run->n;
+	int error;
+
+	if (run->n == 0)
+		return 0;
+	if ((error = open_queue(&q, db, run->repo, max_attempts)) < 0)
+		goto out;
+	error = wf_queue_enqueue(&res, &bad, q, run->changes, run->n,
+	    run->keep_going);
+	if (error < 0) {
+		if (bad < run->n)
+			wf_error_prefix(error, "%s", run->where[bad]);
+		goto out;
+	}
+	json_array_foreach(res, i, item) {
+		json_t *e = json_object_get(item, "error");
+
+		if (e) {
+			wf_error_set(WF_ECONFLICT, "%s: %s", run->where[i],
+			    json_string_value(e));
+			wf_cmd_fail(WF_ECONFLICT);
+			run->bad = 1;
+			continue;
+		}
+		if (!json_is_true(json_object_get(item, "existing")))
+			json_object_del(item, "existing");
+		if ((error = wf_cmd_write_json(item)) < 0)
+			goto out;
+	}
+	error = 0;
+out:
+	json_decref(res);
+	wf_queue_free(q);
+	return error;
+}
+
+static int
+report_dry(struct run *run)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t i;
+	int error;
+
+	for (i = 0; i < run->n; i++) {
+		struct wf_change *c = run->changes[i];
+		json_t *v = json_pack("{s:s, s:s, s:s, s:O}", "id", c->id,
+		    "kind", wf_change_kind_name(c->kind), "hash",
+		    wf_hash_hex(hex, &c->hash), "paths", c->paths);
+
+		if (!v)
+			return wf_error_oom();
+		error = wf_cmd_write_json(v);
+		json_decref(v);
+		if (error < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int
+parse_int_opt(int *out, const char *arg, const char *name)
+{
+	size_t v;
+	int code;
+
+	if ((code = wf_cmd_parse_size(&v, arg, name)) != 0)
+		return code;
+	if (v == 0 || v > 1000000)
+		return wf_cmd_usage_error("%s must be between 1 and 1000000",
+		    name);
+	*out = (int)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run run = { NULL, 0, 0, NULL, NULL, 0, 0, NULL };
+	struct single s;
+	const char *db = getenv("WF_DB"), *repo_dir = NULL, *bad_usage = NULL;
+	int dry_run = 0, max_attempts = 0, opt, code = WF_EXIT_OK, error = 0,
+	    nsingle;
+	size_t i;
+
+	wf_cmd_init("wf-enqueue");
+	memset(&s, 0, sizeof(s));
+	if (db && !*db)
+		db = NULL;
+	if (!(s.depends_on = json_array()) || !(run.seen = json_object())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":C:kn", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_DB:
+			db = optarg;
+			break;
+		case 'C':
+			repo_dir = optarg;
+			break;
+		case 'k':
+			run.keep_going = 1;
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case OPT_MAX_ATTEMPTS:
+			if ((code = parse_int_opt(&max_attempts, optarg,
+			    "--max-attempts")) != 0)
+				goto done;
+			break;
+		case OPT_PATCH: s.patch = optarg; break;
+		case OPT_TAR: s.tar = optarg; break;
+		case OPT_PREFIX: s.prefix = optarg; break;
+		case OPT_COMMITS: s.commits = optarg; break;
+		case OPT_ID: s.id = optarg; break;
+		case OPT_TARGET: s.target = optarg; break;
+		case OPT_BASE: s.base = optarg; break;
+		case OPT_MESSAGE: s.message = optarg; break;
+		case OPT_AUTHOR: s.author = optarg; break;
+		case OPT_PRIORITY: s.priority = optarg; break;
+		case OPT_DEPENDS_ON:
+			json_array_append_new(s.depends_on, json_string(optarg));
+			break;
+		case ':':
+			code = wf_cmd_usage_error("option '%s' needs a value",
+			    argv[optind - 1]);
+			goto done;
+		case '?':
+			if (optopt && optopt < WF_OPT_HELP)
+				code = wf_cmd_usage_error("unknown option "
+				    "'-%c'", optopt);
+			else
+				code = wf_cmd_usage_error("unknown option "
+				    "'%s'", argv[optind - 1]);
+			goto done;
+		default:
+			switch (wf_cmd_common_option(opt, usage)) {
+			case 1:
+				code = WF_EXIT_OK;
+				goto done;
+			case 0:
+				break;
+			default:
+				code = wf_cmd_usage_error("unknown option '%s'",
+				    argv[optind - 1]);
+				goto done;
+			}
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	nsingle = !!s.patch + !!s.tar + !!s.commits;
+	if (nsingle > 1)
+		bad_usage = "--patch, --tar and --commits exclude each other";
+	else if (nsingle && argc > 0)
+		bad_usage = "no FILE operands with --patch, --tar or --commits";
+	else if (nsingle && (!s.id || !s.target))
+		bad_usage = "--id and --target are required with --patch, "
+		    "--tar or --commits";
+	else if (!nsingle && (s.id || s.target || s.base || s.message ||
+	    s.author || s.priority || json_array_size(s.depends_on)))
+		bad_usage = "request options need --patch, --tar or --commits";
+	else if (s.prefix && !s.tar)
+		bad_usage = "--prefix needs --tar";
+	if (bad_usage) {
+		code = wf_cmd_usage_error("%s", bad_usage);
+		goto done;
+	}
+	/* A missing operand is the likelier mistake: say so first. */
+	for (i = 0; i < (size_t)argc; i++)
+		if (strcmp(argv[i], "-") != 0 && access(argv[i], R_OK) < 0) {
+			error = wf_error_set_errno(WF_EOS, "cannot open '%s'",
+			    argv[i]);
+			goto out;
+		}
+	error = wf_git_open(&run.repo, repo_dir);
+	if (error == WF_ENOTFOUND && (db || dry_run) && !repo_dir) {
+		/* A queue outside any repository: no object checks. */
+		error = 0;
+	} else if (error < 0) {
+		goto out;
+	}
+	if (nsingle) {
+		struct wf_json_doc doc;
+		const char *name = "-";
+
+		memset(&doc, 0, sizeof(doc));
+		if ((error = build_single(&doc.value, &s, run.repo, &name)) < 0)
+			goto out;
+		doc.name = name;
+		doc.line = doc.col = 1;
+		error = read_one(&doc, &run);
+		json_decref(doc.value);
+	} else {
+		error = wf_cmd_each_value(argc, argv, read_one, &run);
+	}
+	if (error < 0)
+		goto out;
+	if (run.bad && !run.keep_going)
+		goto out;
+	error = dry_run ? report_dry(&run) : store(&run, db, max_attempts);
+out:
+	if (error < 0)
+		code = wf_cmd_fail(error);
+	else if (run.bad)
+		code = WF_EXIT_INPUT;
+done:
+	for (i = 0; i < run.n; i++) {
+		wf_change_free(run.changes[i]);
+		free(run.where[i]);
+	}
+	free(run.changes);
+	free(run.where);
+	json_decref(run.seen);
+	json_decref(s.depends_on);
+	git_repository_free(run.repo);
+	return wf_cmd_finish(code);
+}

@@ -1,0 +1,1580 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "change.h"
+#include "error.h"
+#include "hash.h"
+#include "path.h"
+
+#define DEF_MAX_REQUEST (64u << 20)
+#define DEF_MAX_PATCH (16u << 20)
+#define DEF_MAX_FILE (16u << 20)
+#define DEF_MAX_FILES 10000u
+#define DEF_MAX_MESSAGE (64u << 10)
+#define DEF_MAX_DEPENDS 1000u
+#define DEF_MAX_COMMITS 10000u
+#define PRIORITY_LIMIT 1000000
+
+static const char empty_blob[] = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+
+/* The state of one validation: where we are, for messages. */
+struct ctx {
+	const struct wf_json_doc *doc;
+	struct wf_jpath path;
+	const char *id;		/* NULL until known */
+	git_repository *repo;
+	struct wf_change_opts o;
+	git_tree *tree;		/* base or target tip; NULL when unknown */
+	char tree_name[128];
+	json_t *paths;		/* object used as a set of touched paths */
+};
+
+static int
+fail(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(struct ctx *c, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->id)
+		return wf_json_error(c->doc, &c->path, "request '%s': %s",
+		    c->id, msg);
+	return wf_json_error(c->doc, &c->path, "%s", msg);
+}
+
+const char *
+wf_change_kind_name(enum wf_change_kind kind)
+{
+	switch (kind) {
+	case WF_CHANGE_PATCH: return "patch";
+	case WF_CHANGE_COMMITS: return "commits";
+	case WF_CHANGE_FILES: return "files";
+	}
+	return "?";
+}
+
+/* Base64, RFC 4648 with padding. */
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+wf_change_base64(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	char *out, *o;
+	size_t i;
+
+	if (len > (SIZE_MAX - 1) / 4 * 3 - 3 ||
+	    !(out = malloc((len + 2) / 3 * 4 + 1)))
+		return NULL;
+	o = out;
+	for (i = 0; i + 2 < len; i += 3) {
+		*o++ = b64[p[i] >> 2];
+		*o++ = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+		*o++ = b64[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
+		*o++ = b64[p[i + 2] & 63];
+	}
+	if (i < len) {
+		*o++ = b64[p[i] >> 2];
+		if (i + 1 < len) {
+			*o++ = b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+			*o++ = b64[(p[i + 1] & 15) << 2];
+		} else {
+			*o++ = b64[(p[i] & 3) << 4];
+			*o++ = '=';
+		}
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int
+b64val(char ch)
+{
+	const char *p = ch ? strchr(b64, ch) : NULL;
+
+	return p ? (int)(p - b64) : -1;
+}
+
+/* Decode strict base64; returns 0, -1 when malformed, -2 out of memory. */
+static int
+base64_decode(unsigned char **out, size_t *outlen, const char *s, size_t len)
+{
+	unsigned char *buf;
+	size_t i, n = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (len % 4)
+		return -1;
+	if (!(buf = malloc(len / 4 * 3 + 1)))
+		return -2;
+	for (i = 0; i < len; i += 4) {
+		int a = b64val(s[i]), b = b64val(s[i + 1]);
+		int last = i + 4 == len;
+		int cc = s[i + 2] == '=' && last ? -2 : b64val(s[i + 2]);
+		int d = s[i + 3] == '=' && last ? -2 : b64val(s[i + 3]);
+
+		if (a < 0 || b < 0 || cc == -1 || d == -1 ||
+		    (cc == -2 && d != -2))
+			goto bad;
+		buf[n++] = (unsigned char)((a << 2) | (b >> 4));
+		if (cc >= 0) {
+			buf[n++] = (unsigned char)(((b & 15) << 4) | (cc >> 2));
+			if (d >= 0)
+				buf[n++] = (unsigned char)(((cc & 3) << 6) | d);
+			else if (cc & 3)
+				goto bad;
+		} else if (b & 15) {
+			goto bad;
+		}
+	}
+	*out = buf;
+	*outlen = n;
+	return 0;
+bad:
+	free(buf);
+	return -1;
+}
+
+/* Ids: printable, no spaces, not starting with '-'. */
+static const char *
+id_problem(const char *s)
+{
+	const char *p;
+
+	if (!*s)
+		return "empty id";
+	if (strlen(s) > WF_CHANGE_ID_MAX)
+		return "id longer than 256 bytes";
+	if (*s == '-')
+		return "id starts with '-'";
+	for (p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("._/:@+-=#", *p)))
+			return "id holds a character outside "
+			    "[A-Za-z0-9._/:@+=#-]";
+	return NULL;
+}
+
+static int
+parse_oid(git_oid *out, const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != GIT_OID_HEXSZ)
+		return -1;
+	for (i = 0; i < GIT_OID_HEXSZ; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return -1;
+	return git_oid_fromstr(out, s) < 0 ? -1 : 0;
+}
+
+/* Record a touched path; a path touched twice is refused. */
+static int
+touch(struct ctx *c, const char *p, const char *what)
+{
+	const char *problem;
+
+	if ((problem = wf_path_problem(p)))
+		return fail(c, "%s '%s': %s", what, p, problem);
+	if (json_object_get(c->paths, p))
+		return fail(c, "%s '%s' is changed more than once", what, p);
+	if (json_object_set_new(c->paths, p, json_true()) < 0)
+		return wf_error_oom();
+	return 0;
+}
+
+/* Is `p` a blob or link in the tree?  1 yes, 0 no, <0 on error. */
+static int
+in_tree(struct ctx *c, const char *p)
+{
+	git_tree_entry *e = NULL;
+	int error;
+
+	if (!c->tree)
+		return -100;
+	error = git_tree_entry_bypath(&e, c->tree, p);
+	if (error == GIT_ENOTFOUND)
+		return 0;
+	if (error < 0)
+		return wf_error_set_git(WF_EOS, "cannot look up '%s'", p);
+	error = git_tree_entry_type(e) == GIT_OBJECT_BLOB;
+	git_tree_entry_free(e);
+	return error;
+}
+
+/* With a known tree, `p` must (want=1) or must not (want=0) exist. */
+static int
+expect_in_tree(struct ctx *c, const char *p, int want)
+{
+	int has = in_tree(c, p);
+
+	if (has == -100)
+		return 0;
+	if (has < 0)
+		return has;
+	if (has && !want)
+		return fail(c, "file '%s' already exists in %s", p,
+		    c->tree_name);
+	if (!has && want)
+		return fail(c, "file '%s' does not exist in %s", p,
+		    c->tree_name);
+	return 0;
+}
+
+/*
+ * Framing for libgit2's patch parser, which (in 1.5) needs a
+ * "diff --git" header on every file and cannot end a header at an
+ * "index" line (an empty file added or deleted).  This rewrites only
+ * header lines: plain unified diffs get the git header git itself would
+ * write, and a header ending at "index" gets the "-- " terminator
+ * libgit2 accepts.  Hunks are skipped by their line counts, so a
+ * removed "-- x" line is never taken for a header.  The result is
+ * parsed by libgit2; nothing here interprets the changes.
+ */
+struct frame {
+	char *buf;
+	size_t len, cap;
+};
+
+static int
+put(struct frame *f, const char *s, size_t n)
+{
+	if (f->len + n + 1 > f->cap) {
+		size_t cap = f->cap ? f->cap : 4096;
+		char *b;
+
+		while (cap < f->len + n + 1)
+			cap *= 2;
+		if (!(b = realloc(f->buf, cap)))
+			return wf_error_oom();
+		f->buf = b;
+		f->cap = cap;
+	}
+	memcpy(f->buf + f->len, s, n);
+	f->len += n;
+	f->buf[f->len] = '\0';
+	return 0;
+}
+
+static int
+puts_(struct frame *f, const char *s)
+{
+	return put(f, s, strlen(s));
+}
+
+static int
+starts(const char *l, size_t n, const char *prefix)
+{
+	size_t k = strlen(prefix);
+
+	return n >= k && memcmp(l, prefix, k) == 0;
+}
+
+/* The name in a plain "--- NAME\tdate" line with one directory stripped. */
+static int
+plain_name(char *out, size_t size, const char *l, size_t n, int *devnull)
+{
+	size_t e = 4, s;
+
+	while (e < n && l[e] != '\t' && l[e] != '\n' && l[e] != '\r')
+		e++;
+	*devnull = e - 4 == 9 && memcmp(l + 4, "/dev/null", 9) == 0;
+	if (*devnull)
+		return 0;
+	if (l[4] == '"')
+		return -1;
+	if (l[4] == '/')
+		return -2;
+	for (s = 4; s < e && l[s] != '/'; s++)
+		;
+	if (s >= e || e - s - 1 >= size || e - s - 1 == 0)
+		return -1;
+	if (l[s + 1] == '/')
+		return -2;
+	memcpy(out, l + s + 1, e - s - 1);
+	out[e - s - 1] = '\0';
+	return 0;
+}
+
+static int
+parse_count(const char **p, long *start, long *count)
+{
+	char *end;
+
+	*start = strtol(*p, &end, 10);
+	*count = 1;
+	if (end == *p)
+		return -1;
+	if (*end == ',') {
+		const char *q = end + 1;
+
+		*count = strtol(q, &end, 10);
+		if (end == q)
+			return -1;
+	}
+	*p = end;
+	return 0;
+}
+
+static int
+frame_patch(struct ctx *c, struct frame *f, const char *text, size_t len)
+{
+	const char *l = text, *end = text + len;
+	long old_left = 0, new_left = 0;
+	int in_header = 0, git_file = 0, after_index = 0, error;
+
+	while (l < end) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		size_t n = nl ? (size_t)(nl - l) + 1 : (size_t)(end - l);
+
+		if (old_left > 0 || new_left > 0) {
+			if (*l == ' ' || *l == '\n' || *l == '\r') {
+				old_left--;
+				new_left--;
+			} else if (*l == '-') {
+				old_left--;
+			} else if (*l == '+') {
+				new_left--;
+			} else if (*l != '\\') {
+				/* A short hunk: let libgit2 say so. */
+				old_left = new_left = 0;
+				continue;
+			}
+			if ((error = put(f, l, n)) < 0)
+				return error;
+			l += n;
+			continue;
+		}
+		if (starts(l, n, "diff --git ")) {
+			if (after_index && (error = puts_(f, "-- \n")) < 0)
+				return error;
+			in_header = git_file = 1;
+			after_index = 0;
+		} else if (starts(l, n, "@@ -")) {
+			const char *p = l + 4;
+			long s1, s2;
+
+			if (parse_count(&p, &s1, &old_left) == 0 &&
+			    strncmp(p, " +", 2) == 0 && (p += 2) &&
+			    parse_count(&p, &s2, &new_left) == 0 &&
+			    old_left >= 0 && new_left >= 0) {
+				if ((error = put(f, l, n)) < 0)
+					return error;
+				l += n;
+				in_header = after_index = 0;
+				continue;
+			}
+			old_left = new_left = 0;
+		} else if (!git_file && starts(l, n, "--- ") &&
+		    l + n < end && starts(l + n, (size_t)(end - l - n), "+++ ")) {
+			/* A plain unified diff: write git's header for it. */
+			const char *l2 = l + n, *nl2;
+			size_t n2;
+			char a[4096], b[4096];
+			int anull, bnull;
+
+			nl2 = memchr(l2, '\n', (size_t)(end - l2));
+			n2 = nl2 ? (size_t)(nl2 - l2) + 1 : (size_t)(end - l2);
+			if ((error = plain_name(a, sizeof(a), l, n,
+			    &anull)) == 0)
+				error = plain_name(b, sizeof(b), l2, n2, &bnull);
+			if (error == -2)
+				return fail(c, "file '%.*s': absolute path",
+				    (int)(n - 5 < 200 ? n - 5 : 200), l + 4);
+			if (error < 0)
+				return fail(c, "cannot take a file name from "
+				    "'%.*s'", (int)(n - 1 < 200 ? n - 1 : 200), l);
+			if (anull && bnull)
+				return fail(c, "both sides of a file are "
+				    "/dev/null");
+			if (anull)
+				strcpy(a, b);
+			if (bnull)
+				strcpy(b, a);
+			if ((error = puts_(f, "diff --git a/")) < 0 ||
+			    (error = puts_(f, a)) < 0 ||
+			    (error = puts_(f, " b/")) < 0 ||
+			    (error = puts_(f, b)) < 0 ||
+			    (error = puts_(f, "\n")) < 0 ||
+			    (anull && (error = puts_(f,
+			    "new file mode 100644\n")) < 0) ||
+			    (bnull && (error = puts_(f,
+			    "deleted file mode 100644\n")) < 0) ||
+			    (error = puts_(f, anull ? "--- /dev/null\n" :
+			    "--- a/")) < 0 ||
+			    (!anull && ((error = puts_(f, a)) < 0 ||
+			    (error = puts_(f, "\n")) < 0)) ||
+			    (error = puts_(f, bnull ? "+++ /dev/null\n" :
+			    "+++ b/")) < 0 ||
+			    (!bnull && ((error = puts_(f, b)) < 0 ||
+			    (error = puts_(f, "\n")) < 0)))
+				return error;
+			l = l2 + n2;
+			after_index = 0;
+			continue;
+		} else if (!git_file) {
+			/* Commentary around plain diffs ("Index:", "diff -u"). */
+			l += n;
+			continue;
+		} else if (in_header && starts(l, n, "index ")) {
+			if ((error = put(f, l, n)) < 0)
+				return error;
+			if (!nl && (error = puts_(f, "\n")) < 0)
+				return error;
+			after_index = 1;
+			l += n;
+			continue;
+		} else if (in_header && starts(l, n, "--- ") && (l + n >= end ||
+		    !starts(l + n, (size_t)(end - l - n), "+++ "))) {
+			return fail(c, "truncated patch: '---' line without "
+			    "'+++' line");
+		} else if (starts(l, n, "--- ") || starts(l, n, "Binary files ") ||
+		    starts(l, n, "GIT binary patch")) {
+			in_header = 0;
+		}
+		after_index = 0;
+		if ((error = put(f, l, n)) < 0)
+			return error;
+		l += n;
+	}
+	if (after_index && (error = puts_(f, "-- \n")) < 0)
+		return error;
+	if (!f->buf && (error = put(f, "", 0)) < 0)
+		return error;
+	return 0;
+}
+
+struct binary_check {
+	const char *path;
+};
+
+static int
+binary_cb(const git_diff_delta *d, const git_diff_binary *b, void *payload)
+{
+	struct binary_check *bc = payload;
+
+	if (!b->contains_data) {
+		bc->path = d->new_file.path ? d->new_file.path :
+		    d->old_file.path;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+mode_ok(uint16_t mode)
+{
+	return mode == 0 || mode == GIT_FILEMODE_BLOB ||
+	    mode == GIT_FILEMODE_BLOB_EXECUTABLE || mode == GIT_FILEMODE_LINK;
+}
+
+static int
+is_empty_blob(const git_diff_file *f)
+{
+	git_oid e;
+
+	git_oid_fromstr(&e, empty_blob);
+	return f->id_abbrev >= 7 && git_oid_ncmp(&f->id, &e, f->id_abbrev) == 0;
+}
+
+/* The added text of a patch for a new symbolic link. */
+static int
+link_target(char *out, size_t size, git_patch *p)
+{
+	size_t h, i, n = 0;
+
+	for (h = 0; h < git_patch_num_hunks(p); h++) {
+		size_t lines = (size_t)git_patch_num_lines_in_hunk(p, h);
+
+		for (i = 0; i < lines; i++) {
+			const git_diff_line *line;
+
+			if (git_patch_get_line_in_hunk(&line, p, h, i) < 0)
+				return -1;
+			if (line->origin != GIT_DIFF_LINE_ADDITION)
+				continue;
+			if (n + line->content_len >= size)
+				return -1;
+			memcpy(out + n, line->content, line->content_len);
+			n += line->content_len;
+		}
+	}
+	while (n > 0 && out[n - 1] == '\n')
+		n--;
+	out[n] = '\0';
+	return 0;
+}
+
+static int
+check_delta(struct ctx *c, git_diff *diff, size_t i)
+{
+	const git_diff_delta *d = git_diff_get_delta(diff, i);
+	const char *op = d->old_file.path, *np = d->new_file.path;
+	git_patch *p = NULL;
+	size_t h, nh;
+	int error = 0, binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
+
+	if (git_patch_from_diff(&p, diff, i) < 0) {
+		error = wf_error_set_git(WF_EINPUT, "cannot read the patch");
+		goto out;
+	}
+	nh = git_patch_num_hunks(p);
+	if (!mode_ok(d->old_file.mode) || !mode_ok(d->new_file.mode)) {
+		error = fail(c, "file '%s': unsupported mode %o (only files "
+		    "and symbolic links)", np ? np : op,
+		    mode_ok(d->old_file.mode) ? d->new_file.mode :
+		    d->old_file.mode);
+		goto out;
+	}
+	switch (d->status) {
+	case GIT_DELTA_ADDED:
+		if ((error = touch(c, np, "file")) < 0 ||
+		    (error = expect_in_tree(c, np, 0)) < 0)
+			goto out;
+		if (!binary && nh == 0 && !is_empty_blob(&d->new_file)) {
+			error = fail(c, "new file '%s' has no content", np);
+			goto out;
+		}
+		break;
+	case GIT_DELTA_DELETED:
+		if ((error = touch(c, op, "file")) < 0 ||
+		    (error = expect_in_tree(c, op, 1)) < 0)
+			goto out;
+		if (!binary && nh == 0 && !is_empty_blob(&d->old_file)) {
+			error = fail(c, "deleted file '%s' has no content "
+			    "(the patch must show the removed lines)", op);
+			goto out;
+		}
+		for (h = 0; h < nh; h++) {
+			const git_diff_hunk *hunk;
+			size_t lines;
+
+			git_patch_get_hunk(&hunk, &lines, p, h);
+			if (hunk->new_lines != 0 || hunk->old_start > 1) {
+				error = fail(c, "deleted file '%s' keeps "
+				    "lines or misses some", op);
+				goto out;
+			}
+		}
+		break;
+	case GIT_DELTA_MODIFIED:
+		if ((error = touch(c, np, "file")) < 0 ||
+		    (error = expect_in_tree(c, np, 1)) < 0)
+			goto out;
+		break;
+	case GIT_DELTA_RENAMED:
+		if ((error = touch(c, op, "renamed file")) < 0 ||
+		    (error = touch(c, np, "file")) < 0 ||
+		    (error = expect_in_tree(c, op, 1)) < 0 ||
+		    (error = expect_in_tree(c, np, 0)) < 0)
+			goto out;
+		break;
+	case GIT_DELTA_COPIED:
+		if ((error = touch(c, np, "file")) < 0 ||
+		    (error = expect_in_tree(c, op, 1)) < 0 ||
+		    (error = expect_in_tree(c, np, 0)) < 0)
+			goto out;
+		break;
+	default:
+		error = fail(c, "file '%s': unsupported kind of change",
+		    np ? np : op);
+		goto out;
+	}
+	if (d->new_file.mode == GIT_FILEMODE_LINK && !binary && nh > 0) {
+		char target[4096];
+		const char *problem;
+
+		if (link_target(target, sizeof(target), p) < 0) {
+			error = fail(c, "symbolic link '%s': target too long",
+			    np);
+			goto out;
+		}
+		if ((problem = wf_path_link_problem(np, target))) {
+			error = fail(c, "symbolic link '%s' -> '%s': %s", np,
+			    target, problem);
+			goto out;
+		}
+	}
+out:
+	git_patch_free(p);
+	return error;
+}
+
+static int
+check_patch(struct ctx *c, const char *text, size_t len)
+{
+	struct frame f = { NULL, 0, 0 };
+	struct binary_check bc = { NULL };
+	git_diff *diff = NULL;
+	size_t i, n;
+	int error;
+
+	if (len > c->o.max_patch) {
+		error = fail(c, "patch of %zu bytes exceeds the limit of %zu",
+		    len, c->o.max_patch);
+		goto out;
+	}
+	if ((error = frame_patch(c, &f, text, len)) < 0)
+		goto out;
+	if (git_diff_from_buffer(&diff, f.buf, f.len) < 0) {
+		const git_error *e = git_error_last();
+
+		error = fail(c, "patch does not parse: %s",
+		    e && e->message ? e->message : "unknown error");
+		goto out;
+	}
+	n = git_diff_num_deltas(diff);
+	if (n == 0) {
+		error = fail(c, "the patch changes no file");
+		goto out;
+	}
+	if (n > c->o.max_files) {
+		error = fail(c, "patch changes %zu files, more than the limit "
+		    "of %zu", n, c->o.max_files);
+		goto out;
+	}
+	if (git_diff_foreach(diff, NULL, binary_cb, NULL, NULL, &bc) != 0 &&
+	    bc.path) {
+		error = fail(c, "binary patch for '%s' has no data (use "
+		    "git diff --binary)", bc.path);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if ((error = check_delta(c, diff, i)) < 0)
+			goto out;
+	error = 0;
+out:
+	git_diff_free(diff);
+	free(f.buf);
+	return error;
+}
+
+static int
+lookup_commit(struct ctx *c, git_commit **out, const git_oid *id,
+    const char *field)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	if (git_commit_lookup(out, c->repo, id) < 0)
+		return fail(c, "%s commit '%s' is not in the repository", field,
+		    git_oid_tostr(hex, sizeof(hex), id));
+	return 0;
+}
+
+static int
+check_commits(struct ctx *c, const git_oid *base, const git_oid *head)
+{
+	git_commit *bc = NULL, *hc = NULL;
+	git_tree *bt = NULL, *ht = NULL;
+	git_revwalk *walk = NULL;
+	git_diff *diff = NULL;
+	git_oid id;
+	size_t i, n = 0;
+	int error;
+
+	if (!c->repo) {
+		error = fail(c, "kind 'commits' needs a repository");
+		goto out;
+	}
+	if ((error = lookup_commit(c, &bc, base, "base")) < 0 ||
+	    (error = lookup_commit(c, &hc, head, "head")) < 0)
+		goto out;
+	if (git_oid_equal(base, head)) {
+		error = fail(c, "the range base..head is empty");
+		goto out;
+	}
+	if (git_graph_descendant_of(c->repo, head, base) != 1) {
+		error = fail(c, "head is not a descendant of base");
+		goto out;
+	}
+	if (git_revwalk_new(&walk, c->repo) < 0 ||
+	    git_revwalk_push(walk, head) < 0 || git_revwalk_hide(walk, base) < 0) {
+		error = wf_error_set_git(WF_EOS, "cannot walk the range");
+		goto out;
+	}
+	while ((error = git_revwalk_next(&id, walk)) == 0)
+		if (++n > c->o.max_commits) {
+			error = fail(c, "the range holds more than %zu commits",
+			    c->o.max_commits);
+			goto out;
+		}
+	if (error != GIT_ITEROVER) {
+		error = wf_error_set_git(WF_EOS, "cannot walk the range");
+		goto out;
+	}
+	if (git_commit_tree(&bt, bc) < 0 || git_commit_tree(&ht, hc) < 0 ||
+	    git_diff_tree_to_tree(&diff, c->repo, bt, ht, NULL) < 0) {
+		error = wf_error_set_git(WF_EOS, "cannot diff the range");
+		goto out;
+	}
+	if (git_diff_num_deltas(diff) > c->o.max_files) {
+		error = fail(c, "the range changes more than %zu files",
+		    c->o.max_files);
+		goto out;
+	}
+	for (i = 0; i < git_diff_num_deltas(diff); i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+		if (d->status != GIT_DELTA_ADDED &&
+		    (error = touch(c, d->old_file.path, "file")) < 0)
+			goto out;
+		if (d->status != GIT_DELTA_DELETED &&
+		    strcmp(d->old_file.path, d->new_file.path) != 0 &&
+		    (error = touch(c, d->new_file.path, "file")) < 0)
+			goto out;
+		if (d->status == GIT_DELTA_ADDED &&
+		    (error = touch(c, d->new_file.path, "file")) < 0)
+			goto out;
+	}
+	error = 0;
+out:
+	git_diff_free(diff);
+	git_revwalk_free(walk);
+	git_tree_free(bt);
+	git_tree_free(ht);
+	git_commit_free(bc);
+	git_commit_free(hc);
+	return error;
+}
+
+static int
+cmp_file(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+
+	return strcmp(json_string_value(json_object_get(x, "path")),
+	    json_string_value(json_object_get(y, "path")));
+}
+
+/* One entry of "files", with its canonical form in *out. */
+static int
+check_file(struct ctx *c, json_t **out, json_t *v)
+{
+	static const char *const keys[] = { "path", "mode", "content", "blob",
+	    "delete", NULL };
+	const char *path, *mode = "100644", *content = NULL, *blob = NULL;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	git_oid id, given;
+	char hex[GIT_OID_HEXSZ + 1];
+	json_t *x;
+	int del = 0, error, nset;
+
+	*out = NULL;
+	if ((error = wf_json_check_object(c->doc, &c->path, v, keys)) < 0)
+		return error;
+	wf_jpath_push_key(&c->path, "path");
+	if (!(x = json_object_get(v, "path")))
+		error = fail(c, "missing");
+	else
+		error = wf_json_check_string(&path, c->doc, &c->path, x);
+	if (error == 0)
+		error = touch(c, path, "file");
+	wf_jpath_pop(&c->path);
+	if (error < 0)
+		return error;
+	if ((x = json_object_get(v, "delete"))) {
+		wf_jpath_push_key(&c->path, "delete");
+		if ((error = wf_json_check_bool(&del, c->doc, &c->path, x)) == 0 &&
+		    !del)
+			error = fail(c, "only true is allowed (leave it out)");
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			return error;
+	}
+	if ((x = json_object_get(v, "content"))) {
+		wf_jpath_push_key(&c->path, "content");
+		error = wf_json_check_string(&content, c->doc, &c->path, x);
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			return error;
+	}
+	if ((x = json_object_get(v, "blob"))) {
+		wf_jpath_push_key(&c->path, "blob");
+		if ((error = wf_json_check_string(&blob, c->doc, &c->path, x)) == 0 &&
+		    parse_oid(&given, blob) < 0)
+			error = fail(c, "expected a full lower-case object id");
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			return error;
+	}
+	nset = (content != NULL) + (blob != NULL) + del;
+	if (nset == 0)
+		return fail(c, "file '%s' needs one of content, blob or delete",
+		    path);
+	if (del && nset > 1)
+		return fail(c, "file '%s' is deleted: it takes no content or "
+		    "blob", path);
+	if (del) {
+		if (json_object_get(v, "mode"))
+			return fail(c, "file '%s' is deleted: it takes no mode",
+			    path);
+		if ((error = expect_in_tree(c, path, 1)) < 0)
+			return error;
+		if (!(*out = json_pack("{s:s, s:b}", "path", path, "delete", 1)))
+			return wf_error_oom();
+		return 0;
+	}
+	if ((x = json_object_get(v, "mode"))) {
+		wf_jpath_push_key(&c->path, "mode");
+		if ((error = wf_json_check_string(&mode, c->doc, &c->path, x)) == 0 &&
+		    strcmp(mode, "100644") && strcmp(mode, "100755") &&
+		    strcmp(mode, "120000"))
+			error = fail(c, "mode must be \"100644\", \"100755\" or "
+			    "\"120000\"");
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			return error;
+	}
+	if (content) {
+		wf_jpath_push_key(&c->path, "content");
+		error = base64_decode(&data, &len, content, strlen(content));
+		if (error == -2)
+			error = wf_error_oom();
+		else if (error < 0)
+			error = fail(c, "not valid base64");
+		else if (len > c->o.max_file)
+			error = fail(c, "file '%s' of %zu bytes exceeds the "
+			    "limit of %zu", path, len, c->o.max_file);
+		else if ((error = wf_hash_buf(&id, data, len)) == 0 && blob &&
+		    !git_oid_equal(&id, &given))
+			error = fail(c, "content does not match blob '%s'",
+			    blob);
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			goto out;
+	} else {
+		git_odb *odb = NULL;
+		git_object_t type;
+
+		id = given;
+		if (c->repo) {
+			if (git_repository_odb(&odb, c->repo) < 0) {
+				error = wf_error_set_git(WF_EOS,
+				    "cannot open the object database");
+				goto out;
+			}
+			error = git_odb_read_header(&len, &type, odb, &id);
+			git_odb_free(odb);
+			wf_jpath_push_key(&c->path, "blob");
+			if (error < 0 || type != GIT_OBJECT_BLOB)
+				error = fail(c, "blob '%s' is not in the "
+				    "repository", blob);
+			else if (len > c->o.max_file)
+				error = fail(c, "file '%s' of %zu bytes exceeds "
+				    "the limit of %zu", path, len, c->o.max_file);
+			wf_jpath_pop(&c->path);
+			if (error < 0)
+				goto out;
+		}
+	}
+	if (strcmp(mode, "120000") == 0 && data) {
+		char target[4096];
+		const char *problem;
+
+		if (len >= sizeof(target) || memchr(data, '\0', len)) {
+			error = fail(c, "symbolic link '%s': bad target", path);
+			goto out;
+		}
+		memcpy(target, data, len);
+		target[len] = '\0';
+		if ((problem = wf_path_link_problem(path, target))) {
+			error = fail(c, "symbolic link '%s' -> '%s': %s", path,
+			    target, problem);
+			goto out;
+		}
+	}
+	git_oid_tostr(hex, sizeof(hex), &id);
+	if (content) {
+		char *enc = wf_change_base64(data, len);
+
+		*out = enc ? json_pack("{s:s, s:s, s:s, s:s}", "path", path,
+		    "mode", mode, "blob", hex, "content", enc) : NULL;
+		free(enc);
+	} else {
+		*out = json_pack("{s:s, s:s, s:s}", "path", path, "mode", mode,
+		    "blob", hex);
+	}
+	error = *out ? 0 : wf_error_oom();
+out:
+	free(data);
+	return error;
+}
+
+static int
+check_files(struct ctx *c, json_t **out, json_t *v)
+{
+	json_t **items = NULL, *arr = NULL;
+	size_t i, n;
+	int error;
+
+	*out = NULL;
+	if (!json_is_array(v))
+		return fail(c, "expected an array of files");
+	n = json_array_size(v);
+	if (n == 0)
+		return fail(c, "no files");
+	if (n > c->o.max_files)
+		return fail(c, "%zu files exceed the limit of %zu", n,
+		    c->o.max_files);
+	if (!(items = calloc(n, sizeof(*items))))
+		return wf_error_oom();
+	for (i = 0; i < n; i++) {
+		wf_jpath_push_index(&c->path, i);
+		error = check_file(c, &items[i], json_array_get(v, i));
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			goto out;
+	}
+	qsort(items, n, sizeof(*items), cmp_file);
+	if (!(arr = json_array())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (json_array_append_new(arr, items[i]) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+		items[i] = NULL;
+	}
+	*out = arr;
+	arr = NULL;
+	error = 0;
+out:
+	if (items)
+		for (i = 0; i < n; i++)
+			json_decref(items[i]);
+	free(items);
+	json_decref(arr);
+	return error;
+}
+
+/* Fetch an optional string field; *out NULL when absent. */
+static int
+opt_string(struct ctx *c, const char **out, json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	int error;
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	wf_jpath_push_key(&c->path, key);
+	error = wf_json_check_string(out, c->doc, &c->path, v);
+	wf_jpath_pop(&c->path);
+	return error;
+}
+
+static int
+req_string(struct ctx *c, const char **out, json_t *obj, const char *key)
+{
+	int error;
+
+	if ((error = opt_string(c, out, obj, key)) < 0)
+		return error;
+	if (!*out)
+		return fail(c, "missing field '%s'", key);
+	return 0;
+}
+
+static int
+check_target(struct ctx *c, const char *target)
+{
+	char ref[1024];
+	int valid = 0;
+
+	wf_jpath_push_key(&c->path, "target");
+	if (strncmp(target, "refs/", 5) == 0)
+		snprintf(ref, sizeof(ref), "%s", target);
+	else
+		snprintf(ref, sizeof(ref), "refs/heads/%s", target);
+	if (strlen(target) > 512 || git_reference_name_is_valid(&valid, ref) < 0 ||
+	    !valid) {
+		int error = fail(c, "'%s' is not a valid branch name", target);
+
+		wf_jpath_pop(&c->path);
+		return error;
+	}
+	wf_jpath_pop(&c->path);
+	return 0;
+}
+
+static int
+check_author(struct ctx *c, json_t *v)
+{
+	static const char *const keys[] = { "name", "email", NULL };
+	const char *s;
+	int error, i;
+
+	wf_jpath_push_key(&c->path, "author");
+	if ((error = wf_json_check_object(c->doc, &c->path, v, keys)) < 0)
+		goto out;
+	for (i = 0; i < 2; i++) {
+		const char *key = keys[i];
+
+		if ((error = req_string(c, &s, v, key)) < 0)
+			goto out;
+		wf_jpath_push_key(&c->path, key);
+		if (!*s || strpbrk(s, "<>\n") || strlen(s) > 1024)
+			error = fail(c, "%s must be non-empty, at most 1024 "
+			    "bytes, without '<', '>' or newline", key);
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			goto out;
+	}
+out:
+	wf_jpath_pop(&c->path);
+	return error;
+}
+
+static int
+check_depends(struct ctx *c, const char ***deps, size_t *n, json_t *v)
+{
+	size_t i;
+	int error;
+
+	wf_jpath_push_key(&c->path, "depends_on");
+	if ((error = wf_json_check_strings(deps, n, c->doc, &c->path, v)) < 0)
+		goto out;
+	if (*n > c->o.max_depends) {
+		error = fail(c, "%zu dependencies exceed the limit of %zu", *n,
+		    c->o.max_depends);
+		goto out;
+	}
+	for (i = 0; i < *n; i++) {
+		const char *problem = id_problem((*deps)[i]);
+		size_t j;
+
+		wf_jpath_push_index(&c->path, i);
+		if (problem)
+			error = fail(c, "'%s': %s", (*deps)[i], problem);
+		else if (strcmp((*deps)[i], c->id) == 0)
+			error = fail(c, "a request cannot depend on itself");
+		for (j = 0; error == 0 && j < i; j++)
+			if (strcmp((*deps)[i], (*deps)[j]) == 0)
+				error = fail(c, "'%s' is listed twice",
+				    (*deps)[i]);
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			goto out;
+	}
+out:
+	wf_jpath_pop(&c->path);
+	return error;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The tree a patch or file set is checked against. */
+static int
+pick_tree(struct ctx *c, const git_oid *base, const char *target)
+{
+	git_commit *commit = NULL;
+	git_reference *ref = NULL;
+	char name[1024];
+	int error;
+
+	if (!c->repo)
+		return 0;
+	if (base) {
+		wf_jpath_push_key(&c->path, "base");
+		error = lookup_commit(c, &commit, base, "base");
+		wf_jpath_pop(&c->path);
+		if (error < 0)
+			return error;
+		snprintf(c->tree_name, sizeof(c->tree_name), "base %.12s",
+		    git_oid_tostr_s(base));
+	} else {
+		if (strncmp(target, "refs/", 5) == 0)
+			snprintf(name, sizeof(name), "%s", target);
+		else
+			snprintf(name, sizeof(name), "refs/heads/%s", target);
+		if (git_reference_lookup(&ref, c->repo, name) < 0 ||
+		    git_reference_peel((git_object **)&commit, ref,
+		    GIT_OBJECT_COMMIT) < 0) {
+			/* A new branch: nothing to check against. */
+			git_reference_free(ref);
+			git_error_clear();
+			return 0;
+		}
+		git_reference_free(ref);
+		snprintf(c->tree_name, sizeof(c->tree_name), "target '%s'",
+		    target);
+	}
+	error = git_commit_tree(&c->tree, commit) < 0 ?
+	    wf_error_set_git(WF_EOS, "cannot read a tree") : 0;
+	git_commit_free(commit);
+	return error;
+}
+
+static void
+fill_opts(struct wf_change_opts *o, const struct wf_change_opts *in)
+{
+	static const struct wf_change_opts zero = WF_CHANGE_OPTS_INIT;
+
+	*o = in ? *in : zero;
+	if (!o->max_request)
+		o->max_request = DEF_MAX_REQUEST;
+	if (!o->max_patch)
+		o->max_patch = DEF_MAX_PATCH;
+	if (!o->max_file)
+		o->max_file = DEF_MAX_FILE;
+	if (!o->max_files)
+		o->max_files = DEF_MAX_FILES;
+	if (!o->max_message)
+		o->max_message = DEF_MAX_MESSAGE;
+	if (!o->max_depends)
+		o->max_depends = DEF_MAX_DEPENDS;
+	if (!o->max_commits)
+		o->max_commits = DEF_MAX_COMMITS;
+}
+
+static int
+check_oid_field(struct ctx *c, git_oid *out, const char *s, const char *key)
+{
+	int error = 0;
+
+	wf_jpath_push_key(&c->path, key);
+	if (parse_oid(out, s) < 0)
+		error = fail(c, "expected a full lower-case object id, got "
+		    "'%.64s'", s);
+	wf_jpath_pop(&c->path);
+	return error;
+}
+
+int
+wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
+    git_repository *repo, const struct wf_change_opts *opts)
+{
+	static const char *const keys[] = { "id", "target", "kind", "patch",
+	    "base", "head", "files", "author", "message", "priority",
+	    "depends_on", "meta", NULL };
+	struct ctx c;
+	struct wf_change *ch = NULL;
+	const char *id, *target, *kind, *patch = NULL, *base = NULL,
+	    *head = NULL, *message = NULL, **deps = NULL;
+	json_t *v = doc->value, *x, *canon = NULL, *files = NULL, *depv = NULL;
+	git_oid base_id, head_id;
+	size_t ndeps = 0, i;
+	int64_t priority = 0;
+	char *dump = NULL;
+	const char *key;
+	json_t *val;
+	int error;
+
+	*out = NULL;
+	memset(&c, 0, sizeof(c));
+	c.doc = doc;
+	c.repo = repo;
+	fill_opts(&c.o, opts);
+	if (!(c.paths = json_object())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = wf_json_check_object(doc, &c.path, v, keys)) < 0)
+		goto out;
+	if ((error = req_string(&c, &id, v, "id")) < 0)
+		goto out;
+	{
+		const char *problem = id_problem(id);
+
+		if (problem) {
+			wf_jpath_push_key(&c.path, "id");
+			error = fail(&c, "'%.300s': %s", id, problem);
+			goto out;
+		}
+	}
+	c.id = id;
+	if ((error = req_string(&c, &target, v, "target")) < 0 ||
+	    (error = check_target(&c, target)) < 0 ||
+	    (error = req_string(&c, &kind, v, "kind")) < 0)
+		goto out;
+	if ((x = json_object_get(v, "priority"))) {
+		wf_jpath_push_key(&c.path, "priority");
+		if ((error = wf_json_check_int(&priority, doc, &c.path, x)) == 0 &&
+		    (priority < -PRIORITY_LIMIT || priority > PRIORITY_LIMIT))
+			error = fail(&c, "priority must be between -%d and %d",
+			    PRIORITY_LIMIT, PRIORITY_LIMIT);
+		wf_jpath_pop(&c.path);
+		if (error < 0)
+			goto out;
+	}
+	if ((x = json_object_get(v, "depends_on")) &&
+	    (error = check_depends(&c, &deps, &ndeps, x)) < 0)
+		goto out;
+	if ((x = json_object_get(v, "author")) &&
+	    (error = check_author(&c, x)) < 0)
+		goto out;
+	if ((error = opt_string(&c, &message, v, "message")) < 0)
+		goto out;
+	if (message && strlen(message) > c.o.max_message) {
+		wf_jpath_push_key(&c.path, "message");
+		error = fail(&c, "message exceeds the limit of %zu bytes",
+		    c.o.max_message);
+		goto out;
+	}
+	if ((x = json_object_get(v, "meta")) && !json_is_object(x)) {
+		wf_jpath_push_key(&c.path, "meta");
+		error = fail(&c, "expected an object");
+		goto out;
+	}
+	if ((error = opt_string(&c, &base, v, "base")) < 0 ||
+	    (error = opt_string(&c, &head, v, "head")) < 0 ||
+	    (error = opt_string(&c, &patch, v, "patch")) < 0)
+		goto out;
+	if (base && (error = check_oid_field(&c, &base_id, base, "base")) < 0)
+		goto out;
+	if (head && (error = check_oid_field(&c, &head_id, head, "head")) < 0)
+		goto out;
+	if (!(ch = calloc(1, sizeof(*ch)))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	wf_jpath_push_key(&c.path, "kind");
+	if (strcmp(kind, "patch") == 0)
+		ch->kind = WF_CHANGE_PATCH;
+	else if (strcmp(kind, "commits") == 0)
+		ch->kind = WF_CHANGE_COMMITS;
+	else if (strcmp(kind, "files") == 0)
+		ch->kind = WF_CHANGE_FILES;
+	else {
+		error = fail(&c, "'%.64s' is not one of patch, commits, files",
+		    kind);
+		goto out;
+	}
+	wf_jpath_pop(&c.path);
+	/* Fields that belong to other kinds are refused, not ignored. */
+	if ((ch->kind != WF_CHANGE_PATCH && patch && (key = "patch")) ||
+	    (ch->kind != WF_CHANGE_COMMITS && head && (key = "head")) ||
+	    (ch->kind != WF_CHANGE_FILES && json_object_get(v, "files") &&
+	    (key = "files"))) {
+		wf_jpath_push_key(&c.path, key);
+		error = fail(&c, "not allowed for kind '%s'", kind);
+		goto out;
+	}
+	switch (ch->kind) {
+	case WF_CHANGE_PATCH:
+		if (!patch) {
+			error = fail(&c, "missing field 'patch'");
+			goto out;
+		}
+		if ((error = pick_tree(&c, base ? &base_id : NULL, target)) < 0)
+			goto out;
+		wf_jpath_push_key(&c.path, "patch");
+		if ((error = check_patch(&c, patch,
+		    json_string_length(json_object_get(v, "patch")))) < 0)
+			goto out;
+		wf_jpath_pop(&c.path);
+		break;
+	case WF_CHANGE_COMMITS:
+		if (!base || !head) {
+			error = fail(&c, "missing field '%s'", base ? "head" :
+			    "base");
+			goto out;
+		}
+		if ((error = check_commits(&c, &base_id, &head_id)) < 0)
+			goto out;
+		break;
+	case WF_CHANGE_FILES:
+		if (!(x = json_object_get(v, "files"))) {
+			error = fail(&c, "missing field 'files'");
+			goto out;
+		}
+		if ((error = pick_tree(&c, base ? &base_id : NULL, target)) < 0)
+			goto out;
+		wf_jpath_push_key(&c.path, "files");
+		if ((error = check_files(&c, &files, x)) < 0)
+			goto out;
+		wf_jpath_pop(&c.path);
+		break;
+	}
+	/* The canonical form: known fields, defaults filled, sets sorted. */
+	if (deps)
+		qsort(deps, ndeps, sizeof(*deps), cmp_str);
+	if (!(depv = json_array()))
+		goto oom;
+	for (i = 0; i < ndeps; i++)
+		if (json_array_append_new(depv, json_string(deps[i])) < 0)
+			goto oom;
+	if (!(canon = json_pack("{s:s, s:s, s:s, s:I, s:O}", "id", id,
+	    "target", target, "kind", kind, "priority", (json_int_t)priority,
+	    "depends_on", depv)))
+		goto oom;
+	json_decref(depv);
+	depv = NULL;
+	if ((base && json_object_set_new(canon, "base", json_string(base)) < 0) ||
+	    (head && json_object_set_new(canon, "head", json_string(head)) < 0) ||
+	    (patch && json_object_set(canon, "patch",
+	    json_object_get(v, "patch")) < 0) ||
+	    (files && json_object_set(canon, "files", files) < 0) ||
+	    (message && json_object_set(canon, "message",
+	    json_object_get(v, "message")) < 0) ||
+	    ((x = json_object_get(v, "author")) &&
+	    json_object_set(canon, "author", x) < 0) ||
+	    ((x = json_object_get(v, "meta")) &&
+	    json_object_set_new(canon, "meta", json_deep_copy(x)) < 0))
+		goto oom;
+	if (!(dump = wf_json_canonical(canon)))
+		goto oom;
+	if (strlen(dump) > c.o.max_request) {
+		error = fail(&c, "request of %zu bytes exceeds the limit of %zu",
+		    strlen(dump), c.o.max_request);
+		goto out;
+	}
+	if ((error = wf_hash_buf(&ch->hash, dump, strlen(dump))) < 0)
+		goto out;
+	ch->canonical = canon;
+	canon = NULL;
+	if (!(ch->paths = json_array()))
+		goto oom;
+	{
+		const char **ps = calloc(json_object_size(c.paths) + 1,
+		    sizeof(*ps));
+		size_t np = 0;
+
+		if (!ps)
+			goto oom;
+		json_object_foreach(c.paths, key, val)
+			ps[np++] = key;
+		qsort(ps, np, sizeof(*ps), cmp_str);
+		for (i = 0; i < np; i++)
+			if (json_array_append_new(ch->paths,
+			    json_string(ps[i])) < 0) {
+				free(ps);
+				goto oom;
+			}
+		free(ps);
+	}
+	ch->id = json_string_value(json_object_get(ch->canonical, "id"));
+	ch->target = json_string_value(json_object_get(ch->canonical,
+	    "target"));
+	ch->priority = priority;
+	x = json_object_get(ch->canonical, "depends_on");
+	ch->ndepends = json_array_size(x);
+	if (!(ch->depends_on = calloc(ch->ndepends + 1,
+	    sizeof(*ch->depends_on))))
+		goto oom;
+	for (i = 0; i < ch->ndepends; i++)
+		ch->depends_on[i] = json_string_value(json_array_get(x, i));
+	*out = ch;
+	ch = NULL;
+	error = 0;
+	goto out;
+oom:
+	error = wf_error_oom();
+out:
+	free(dump);
+	free(deps);
+	json_decref(depv);
+	json_decref(canon);
+	json_decref(files);
+	json_decref(c.paths);
+	git_tree_free(c.tree);
+	wf_change_free(ch);
+	return error;
+}
+
+void
+wf_change_free(struct wf_change *c)
+{
+	if (!c)
+		return;
+	json_decref(c->canonical);
+	json_decref(c->paths);
+	free(c->depends_on);
+	free(c);
+}
+
+/* Read one entry's data, at most `limit` bytes. */
+static int
+read_entry(unsigned char **out, size_t *len, struct archive *a, int64_t size,
+    size_t limit, const char *name, const char *entry)
+{
+	unsigned char *buf;
+	la_ssize_t n;
+	size_t got = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (size < 0 || (uint64_t)size > limit)
+		return wf_error_set(WF_EINPUT, "%s: entry '%s': %lld bytes "
+		    "exceed the limit of %zu", name, entry, (long long)size,
+		    limit);
+	if (!(buf = malloc((size_t)size + 1)))
+		return wf_error_oom();
+	while (got < (size_t)size &&
+	    (n = archive_read_data(a, buf + got, (size_t)size - got)) > 0)
+		got += (size_t)n;
+	if (got != (size_t)size) {
+		free(buf);
+		return wf_error_set(WF_EINPUT, "%s: entry '%s': truncated: %s",
+		    name, entry, archive_error_string(a) ?
+		    archive_error_string(a) : "short read");
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int
+wf_change_files_from_tar(json_t **out, int fd, const char *name,
+    const char *prefix, const struct wf_change_opts *opts)
+{
+	struct wf_change_opts o;
+	struct archive *a = NULL;
+	struct archive_entry *e;
+	json_t *arr = NULL, *item = NULL;
+	unsigned char *data = NULL;
+	char *enc = NULL, path[8192];
+	const char *problem;
+	size_t len;
+	int r, error;
+
+	*out = NULL;
+	fill_opts(&o, opts);
+	if (prefix && *prefix && (problem = wf_path_problem(prefix)))
+		return wf_error_set(WF_EINPUT, "prefix '%s': %s", prefix,
+		    problem);
+	if (!(arr = json_array()) || !(a = archive_read_new())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+		error = wf_error_set(WF_EINPUT, "%s: not a tar archive: %s",
+		    name, archive_error_string(a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
+	    r == ARCHIVE_WARN) {
+		const char *en = archive_entry_pathname(e), *rel, *base;
+		mode_t type = archive_entry_filetype(e);
+		size_t plen;
+		int del = 0;
+
+		if (!en)
+			en = "";
+		rel = en;
+		while (rel[0] == '.' && rel[1] == '/')
+			rel += 2;
+		if (type == AE_IFDIR || strcmp(rel, ".") == 0 || !*rel)
+			continue;
+		if (archive_entry_hardlink(e)) {
+			error = wf_error_set(WF_EINPUT, "%s: entry '%s': hard "
+			    "links are not supported", name, en);
+			goto out;
+		}
+		if (type != AE_IFREG && type != AE_IFLNK) {
+			error = wf_error_set(WF_EINPUT, "%s: entry '%s': only "
+			    "files and symbolic links are supported", name, en);
+			goto out;
+		}
+		base = strrchr(rel, '/');
+		base = base ? base + 1 : rel;
+		if (strncmp(base, ".wh.", 4) == 0) {
+			if (strncmp(base, ".wh..wh.", 8) == 0) {
+				error = wf_error_set(WF_EINPUT, "%s: entry '%s': "
+				    "opaque whiteouts are not supported", name,
+				    en);
+				goto out;
+			}
+			del = 1;
+		}
+		if (prefix && *prefix)
+			plen = (size_t)snprintf(path, sizeof(path), "%s/%.*s%s",
+			    prefix, (int)(base - rel), rel, del ? base + 4 : base);
+		else
+			plen = (size_t)snprintf(path, sizeof(path), "%.*s%s",
+			    (int)(base - rel), rel, del ? base + 4 : base);
+		if (plen >= sizeof(path)) {
+			error = wf_error_set(WF_EINPUT, "%s: entry '%.200s': name "
+			    "too long", name, en);
+			goto out;
+		}
+		if ((problem = wf_path_problem(path))) {
+			error = wf_error_set(WF_EINPUT, "%s: entry '%s': %s",
+			    name, en, problem);
+			goto out;
+		}
+		if (json_array_size(arr) >= o.max_files) {
+			error = wf_error_set(WF_EINPUT, "%s: more than %zu files",
+			    name, o.max_files);
+			goto out;
+		}
+		if (del) {
+			item = json_pack("{s:s, s:b}", "path", path, "delete", 1);
+		} else if (type == AE_IFLNK) {
+			const char *t = archive_entry_symlink(e);
+
+			if (!t)
+				t = "";
+			if ((problem = wf_path_link_problem(path, t))) {
+				error = wf_error_set(WF_EINPUT, "%s: entry '%s' "
+				    "-> '%s': %s", name, en, t, problem);
+				goto out;
+			}
+			enc = wf_change_base64(t, strlen(t));
+			item = enc ? json_pack("{s:s, s:s, s:s}", "path", path,
+			    "mode", "120000", "content", enc) : NULL;
+		} else {
+			if ((error = read_entry(&data, &len, a,
+			    archive_entry_size(e), o.max_file, name, en)) < 0)
+				goto out;
+			enc = wf_change_base64(data, len);
+			item = enc ? json_pack("{s:s, s:s, s:s}", "path", path,
+			    "mode", (archive_entry_perm(e) & 0111) ? "100755" :
+			    "100644", "content", enc) : NULL;
+		}
+		free(enc);
+		enc = NULL;
+		free(data);
+		data = NULL;
+		if (!item || json_array_append_new(arr, item) < 0) {
+			item = NULL;
+			error = wf_error_oom();
+			goto out;
+		}
+		item = NULL;
+	}
+	if (r != ARCHIVE_EOF) {
+		error = wf_error_set(WF_EINPUT, "%s: bad tar archive: %s", name,
+		    archive_error_string(a) ? archive_error_string(a) :
+		    "unknown error");
+		goto out;
+	}
+	if (json_array_size(arr) == 0) {
+		error = wf_error_set(WF_EINPUT, "%s: the archive holds no files",
+		    name);
+		goto out;
+	}
+	*out = arr;
+	arr = NULL;
+	error = 0;
+out:
+	free(enc);
+	free(data);
+	json_decref(arr);
+	if (a)
+		archive_read_free(a);
+	return error;
+}

@@ -1,0 +1,103 @@
+#ifndef WF_CHANGE_H
+#define WF_CHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "json.h"
+
+/*
+ * A change request: what a developer (or agent) asks the queue to land
+ * on a target branch.  Parsed from JSON and validated before anything is
+ * stored:
+ *
+ *   {"id": "task-17/1", "target": "main", "kind": "patch",
+ *    "patch": "<git diff text>", "base": "<oid>", "priority": 0,
+ *    "depends_on": ["task-17/0"], "author": {"name", "email"},
+ *    "message": "...", "meta": {...}}
+ *
+ * kind "commits" takes "base" and "head" (a range already in the object
+ * database); kind "files" takes "files", an array of
+ * {"path", "mode", "content" (base64) | "blob" (an id in the object
+ * database)} or {"path", "delete": true} (see wf_change_files_from_tar()).
+ */
+enum wf_change_kind {
+	WF_CHANGE_PATCH,
+	WF_CHANGE_COMMITS,
+	WF_CHANGE_FILES
+};
+
+/* Limits on what a request may hold; zero means the default. */
+struct wf_change_opts {
+	size_t max_request;	/* bytes of the canonical form (64 MiB) */
+	size_t max_patch;	/* bytes of a patch (16 MiB) */
+	size_t max_file;	/* bytes of one file's content (16 MiB) */
+	size_t max_files;	/* files in a patch, tar or range (10000) */
+	size_t max_message;	/* bytes of the message (64 KiB) */
+	size_t max_depends;	/* entries of depends_on (1000) */
+	size_t max_commits;	/* commits in a range (10000) */
+};
+
+#define WF_CHANGE_OPTS_INIT { 0, 0, 0, 0, 0, 0, 0 }
+
+#define WF_CHANGE_ID_MAX 256
+
+/*
+ * A validated request.  Every string is borrowed from `canonical`, which
+ * the change owns; wf_change_free() releases all of it.
+ */
+struct wf_change {
+	const char *id;
+	const char *target;
+	enum wf_change_kind kind;
+	int64_t priority;
+	const char **depends_on;	/* sorted, unique, NULL-terminated */
+	size_t ndepends;
+	json_t *canonical;	/* the normalised request (owned) */
+	json_t *paths;		/* sorted paths it touches (owned) */
+	git_oid hash;		/* blob id of the canonical form */
+};
+
+/*
+ * Validate the request in doc->value and build its canonical form.
+ * With `repo`, commits, blobs and bases must exist in its object
+ * database and a patch may not add a file that exists (or change one
+ * that does not) in its base, or else the target branch's tip; without
+ * one (NULL) those checks are skipped and kind "commits" is refused.
+ * `opts` may be NULL for the defaults.  On success *out is the caller's
+ * to wf_change_free(); on failure it is NULL and the message names the
+ * request, its place in the input and the reason (WF_EINPUT), or
+ * WF_EOS / WF_ENOMEM.
+ */
+int wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
+    git_repository *repo, const struct wf_change_opts *opts);
+
+/* Free a change and everything it holds; no-op on NULL. */
+void wf_change_free(struct wf_change *c);
+
+/* "patch", "commits" or "files". */
+const char *wf_change_kind_name(enum wf_change_kind kind);
+
+/*
+ * Read a tar archive (compressed or not) from descriptor `fd`, called
+ * `name` in messages, into the "files" array of a request: each regular
+ * file or symbolic link becomes {"path", "mode", "content"} with its
+ * path under `prefix` (NULL or "" for the top), and an OCI whiteout
+ * entry `dir/.wh.name` becomes {"path": "dir/name", "delete": true}.
+ * Directories are skipped; hard links, devices and paths that fail
+ * wf_path_problem() are refused (WF_EINPUT naming the entry).  *out is a
+ * new reference, NULL on error.  The descriptor is not closed.
+ */
+int wf_change_files_from_tar(json_t **out, int fd, const char *name,
+    const char *prefix, const struct wf_change_opts *opts);
+
+/*
+ * The base64 (RFC 4648, padded) form of buf[0..len): a new malloc'ed
+ * string, NULL when out of memory.
+ */
+char *wf_change_base64(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,1399 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "error.h"
+#include "hash.h"
+#include "queue.h"
+
+/*
+ * Forward migrations: migration[i] takes the schema from version i to
+ * i + 1.  Never edit a released one; append.
+ */
+static const char *const migration[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE entries ("
+	" qid INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id TEXT NOT NULL UNIQUE,"
+	" target TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" hash TEXT NOT NULL,"
+	" payload TEXT NOT NULL,"
+	" paths TEXT NOT NULL,"
+	" priority INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN"
+	"  ('queued', 'leased', 'landed', 'failed', 'dead')),"
+	" blocked INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" max_attempts INTEGER NOT NULL,"
+	" not_before INTEGER NOT NULL DEFAULT 0,"
+	" lease_owner TEXT, lease_token TEXT, lease_expires INTEGER,"
+	" leased_at INTEGER,"
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	" finished_at INTEGER, last_error TEXT);"
+	/* The lease path: one range scan, O(log n) to the first entry. */
+	"CREATE INDEX entries_ready ON entries (target, priority DESC, qid)"
+	" WHERE state IN ('queued', 'failed') AND blocked = 0;"
+	"CREATE INDEX entries_leases ON entries (lease_expires)"
+	" WHERE state = 'leased';"
+	"CREATE INDEX entries_state ON entries (state, target, priority);"
+	"CREATE INDEX entries_finished ON entries (finished_at)"
+	" WHERE state IN ('landed', 'dead');"
+	"CREATE TABLE deps ("
+	" qid INTEGER NOT NULL REFERENCES entries (qid) ON DELETE CASCADE,"
+	" dep_id TEXT NOT NULL, PRIMARY KEY (qid, dep_id)) WITHOUT ROWID;"
+	"CREATE INDEX deps_dep ON deps (dep_id);"
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" qid INTEGER NOT NULL, entry_id TEXT NOT NULL, at INTEGER NOT NULL,"
+	" from_state TEXT, to_state TEXT, detail TEXT NOT NULL);"
+	"CREATE INDEX audit_qid ON audit (qid, seq);"
+	"CREATE INDEX audit_at ON audit (to_state, at);"
+	/* Ids archived away, so they are never enqueued twice. */
+	"CREATE TABLE tombstones (id TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+	" state TEXT NOT NULL, archived_at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+	" WITHOUT ROWID;",
+};
+
+#define NMIGRATIONS (sizeof(migration) / sizeof(*migration))
+
+enum stmt {
+	S_FIND, S_TOMB, S_INSERT, S_DEP, S_BLOCKED, S_AUDIT, S_POSITION,
+	S_RECLAIM_SEL, S_READY, S_LEASE, S_ROW, S_GETSTATE, S_LAND,
+	S_UNBLOCK, S_FAIL, S_EXTEND, S_STAT, NSTMT
+};
+
+static const char *const stmt_sql[NSTMT] = {
+	[S_FIND] = "SELECT qid, hash, state FROM entries WHERE id = ?1",
+	[S_TOMB] = "SELECT hash, state FROM tombstones WHERE id = ?1",
+	[S_INSERT] = "INSERT INTO entries (id, target, kind, hash, payload,"
+	    " paths, priority, state, blocked, max_attempts, created_at,"
+	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0,"
+	    " ?8, ?9, ?9)",
+	[S_DEP] = "INSERT INTO deps (qid, dep_id) VALUES (?1, ?2)",
+	[S_BLOCKED] = "UPDATE entries SET blocked = (SELECT count(*) FROM"
+	    " deps d WHERE d.qid = ?1 AND NOT EXISTS (SELECT 1 FROM entries e"
+	    " WHERE e.id = d.dep_id AND e.state = 'landed') AND NOT EXISTS"
+	    " (SELECT 1 FROM tombstones t WHERE t.id = d.dep_id AND"
+	    " t.state = 'landed')) WHERE qid = ?1",
+	[S_AUDIT] = "INSERT INTO audit (qid, entry_id, at, from_state,"
+	    " to_state, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_POSITION] = "SELECT count(*) FROM entries WHERE target = ?1 AND"
+	    " state IN ('queued', 'failed') AND (priority > ?2 OR"
+	    " (priority = ?2 AND qid < ?3))",
+	[S_RECLAIM_SEL] = "SELECT qid, id, attempts, max_attempts, lease_owner"
+	    " FROM entries WHERE state = 'leased' AND lease_expires < ?1",
+	[S_READY] = "SELECT qid, created_at, not_before, state FROM entries"
+	    " WHERE target = ?1 AND state IN ('queued', 'failed') AND"
+	    " blocked = 0 AND not_before <= ?2 ORDER BY priority DESC, qid"
+	    " LIMIT ?3",
+	[S_LEASE] = "UPDATE entries SET state = 'leased', attempts ="
+	    " attempts + 1, lease_owner = ?2, lease_token = ?3,"
+	    " lease_expires = ?4, leased_at = ?5, updated_at = ?5"
+	    " WHERE qid = ?1 RETURNING id, state",
+	[S_ROW] = "SELECT qid, id, target, kind, state, priority, attempts,"
+	    " max_attempts, blocked, not_before, lease_owner, lease_token,"
+	    " lease_expires, created_at, updated_at, finished_at, last_error,"
+	    " hash, paths, payload, (SELECT json_group_array(dep_id) FROM"
+	    " (SELECT dep_id FROM deps d WHERE d.qid = entries.qid"
+	    " ORDER BY dep_id)) FROM entries WHERE qid = ?1",
+	[S_GETSTATE] = "SELECT qid, state, lease_token, lease_owner,"
+	    " attempts, max_attempts, paths FROM entries WHERE id = ?1",
+	[S_LAND] = "UPDATE entries SET state = 'landed', lease_owner = NULL,"
+	    " lease_token = NULL, lease_expires = NULL, finished_at = ?2,"
+	    " updated_at = ?2, last_error = NULL WHERE qid = ?1",
+	[S_UNBLOCK] = "UPDATE entries SET blocked = blocked - 1 WHERE qid IN"
+	    " (SELECT qid FROM deps WHERE dep_id = ?1) AND blocked > 0",
+	[S_FAIL] = "UPDATE entries SET state = ?2, lease_owner = NULL,"
+	    " lease_token = NULL, lease_expires = NULL, not_before = ?3,"
+	    " updated_at = ?4, finished_at = ?5, last_error = ?6"
+	    " WHERE qid = ?1",
+	[S_EXTEND] = "UPDATE entries SET lease_expires = ?2, updated_at = ?3"
+	    " WHERE qid = ?1",
+	[S_STAT] = "INSERT INTO stats (name, value) VALUES (?1, ?2)"
+	    " ON CONFLICT (name) DO UPDATE SET value = value + ?2",
+};
+
+struct wf_queue {
+	sqlite3 *db;
+	char *path;
+	struct wf_queue_opts opts;
+	char actor[64];
+	sqlite3_stmt *stmt[NSTMT];
+	uint64_t busy_retries, busy_flushed;
+	int64_t busy_start;
+	uint64_t rng;
+};
+
+int64_t
+wf_queue_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+rnd(struct wf_queue *q)
+{
+	/* xorshift64*: jitter only, never secrets. */
+	q->rng ^= q->rng >> 12;
+	q->rng ^= q->rng << 25;
+	q->rng ^= q->rng >> 27;
+	return q->rng * 2685821657736338717ULL;
+}
+
+static int
+db_error(struct wf_queue *q, int rc, const char *what)
+{
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return wf_error_set(WF_EBUSY, "queue '%s' is busy: %s", q->path,
+		    what);
+	if (rc == SQLITE_NOMEM)
+		return wf_error_oom();
+	return wf_error_set(WF_EOS, "queue '%s': %s: %s", q->path, what,
+	    sqlite3_errmsg(q->db));
+}
+
+/*
+ * Wait out a lock with jittered exponential backoff (1 ms doubling to
+ * 64 ms, each sleep a random fraction of that), up to the busy timeout.
+ */
+static int
+busy_cb(void *p, int count)
+{
+	struct wf_queue *q = p;
+	int64_t now = monotonic_ms(), cap;
+	struct timespec ts;
+	uint64_t ms;
+
+	if (count == 0)
+		q->busy_start = now;
+	else if (now - q->busy_start >= q->opts.busy_timeout_ms)
+		return 0;
+	cap = (int64_t)1 << (count < 6 ? count : 6);
+	ms = 1 + rnd(q) % (uint64_t)cap;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(ms * 1000000);
+	nanosleep(&ts, NULL);
+	q->busy_retries++;
+	return 1;
+}
+
+static int
+get_stmt(sqlite3_stmt **out, struct wf_queue *q, enum stmt s)
+{
+	int rc;
+
+	if (!q->stmt[s]) {
+		rc = sqlite3_prepare_v3(q->db, stmt_sql[s], -1,
+		    SQLITE_PREPARE_PERSISTENT, &q->stmt[s], NULL);
+		if (rc != SQLITE_OK)
+			return db_error(q, rc, "cannot prepare a statement");
+	}
+	sqlite3_reset(q->stmt[s]);
+	sqlite3_clear_bindings(q->stmt[s]);
+	*out = q->stmt[s];
+	return 0;
+}
+
+static int
+exec(struct wf_queue *q, const char *sql)
+{
+	int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_error(q, rc, sql);
+}
+
+/* Step a statement that returns no row (or ignores them). */
+static int
+step_done(struct wf_queue *q, sqlite3_stmt *st, const char *what)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE)
+		return db_error(q, rc, what);
+	return 0;
+}
+
+static int
+begin(struct wf_queue *q)
+{
+	return exec(q, "BEGIN IMMEDIATE");
+}
+
+static int
+commit(struct wf_queue *q)
+{
+	int error;
+	sqlite3_stmt *st;
+
+	/* Busy retries are counted into the database with each write. */
+	if (q->busy_retries > q->busy_flushed) {
+		if ((error = get_stmt(&st, q, S_STAT)) < 0)
+			return error;
+		sqlite3_bind_text(st, 1, "busy_retries", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2,
+		    (sqlite3_int64)(q->busy_retries - q->busy_flushed));
+		if ((error = step_done(q, st, "cannot count retries")) < 0)
+			return error;
+		q->busy_flushed = q->busy_retries;
+	}
+	return exec(q, "COMMIT");
+}
+
+static void
+rollback(struct wf_queue *q)
+{
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int
+migrate(struct wf_queue *q)
+{
+	sqlite3_stmt *st = NULL;
+	int version, error, rc;
+	char sql[64];
+
+	if ((error = begin(q)) < 0)
+		return error;
+	rc = sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		error = db_error(q, rc == SQLITE_OK ? sqlite3_errcode(q->db) : rc,
+		    "cannot read the schema version");
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	if (version < 0 || (size_t)version > NMIGRATIONS) {
+		error = wf_error_set(WF_EINPUT, "queue '%s' has schema version "
+		    "%d, newer than this wf (%d): upgrade wf", q->path, version,
+		    (int)NMIGRATIONS);
+		goto out;
+	}
+	for (; (size_t)version < NMIGRATIONS; version++) {
+		if ((error = exec(q, migration[version])) < 0)
+			goto out;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    version + 1);
+		if ((error = exec(q, sql)) < 0)
+			goto out;
+	}
+	error = 0;
+out:
+	sqlite3_finalize(st);
+	if (error < 0)
+		rollback(q);
+	else
+		error = commit(q);
+	return error;
+}
+
+static int
+mkdir_parent(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int error = 0;
+
+	if (!dir)
+		return wf_error_oom();
+	if ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+			error = wf_error_set_errno(WF_EOS, "cannot create '%s'",
+			    dir);
+	}
+	free(dir);
+	return error;
+}
+
+int
+wf_queue_open(struct wf_queue **out, const char *path,
+    const struct wf_queue_opts *opts)
+{
+	static const struct wf_queue_opts defaults = WF_QUEUE_OPTS_INIT;
+	struct wf_queue *q;
+	uint64_t seed = 0;
+	int rc, error;
+
+	*out = NULL;
+	if (!(q = calloc(1, sizeof(*q))) || !(q->path = strdup(path))) {
+		free(q);
+		return wf_error_oom();
+	}
+	q->opts = opts ? *opts : defaults;
+	if (q->opts.max_attempts <= 0)
+		q->opts.max_attempts = defaults.max_attempts;
+	if (q->opts.backoff_ms < 0)
+		q->opts.backoff_ms = 0;
+	if (q->opts.backoff_max_ms < q->opts.backoff_ms)
+		q->opts.backoff_max_ms = q->opts.backoff_ms;
+	if (q->opts.busy_timeout_ms <= 0)
+		q->opts.busy_timeout_ms = defaults.busy_timeout_ms;
+	snprintf(q->actor, sizeof(q->actor), "%s", q->opts.actor ?
+	    q->opts.actor : "");
+	if (!q->opts.actor)
+		snprintf(q->actor, sizeof(q->actor), "pid %ld", (long)getpid());
+	q->opts.actor = NULL;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)wf_queue_now() ^ ((uint64_t)getpid() << 32);
+	q->rng = seed | 1;
+	if ((error = mkdir_parent(path)) < 0)
+		goto out;
+	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		error = wf_error_set(WF_EOS, "cannot open queue '%s': %s", path,
+		    q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(q->db, 0);
+	sqlite3_busy_handler(q->db, busy_cb, q);
+	if ((error = exec(q, "PRAGMA journal_mode = WAL")) < 0 ||
+	    (error = exec(q, q->opts.durable ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL")) < 0 ||
+	    (error = exec(q, "PRAGMA foreign_keys = ON")) < 0)
+		goto out;
+	if ((error = migrate(q)) < 0)
+		goto out;
+	*out = q;
+	q = NULL;
+	error = 0;
+out:
+	if (error == WF_EOS && strstr(wf_error_last(), "not a database"))
+		error = wf_error_set(WF_EOS, "'%s' is not a queue database",
+		    path);
+	wf_queue_free(q);
+	return error;
+}
+
+void
+wf_queue_free(struct wf_queue *q)
+{
+	size_t i;
+
+	if (!q)
+		return;
+	for (i = 0; i < NSTMT; i++)
+		sqlite3_finalize(q->stmt[i]);
+	sqlite3_close(q->db);
+	free(q->path);
+	free(q);
+}
+
+uint64_t
+wf_queue_busy_retries(const struct wf_queue *q)
+{
+	return q->busy_retries;
+}
+
+int
+wf_queue_default_path(char **out, git_repository *repo)
+{
+	const char *dir = git_repository_commondir(repo);
+	size_t n;
+
+	*out = NULL;
+	if (!dir)
+		return wf_error_set(WF_EOS, "repository has no git directory");
+	n = strlen(dir) + sizeof("/wf/queue.db");
+	if (!(*out = malloc(n)))
+		return wf_error_oom();
+	snprintf(*out, n, "%s%swf/queue.db", dir,
+	    dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/");
+	return 0;
+}
+
+/* A time as UTC ISO 8601 with milliseconds into buf[80]. */
+static char *
+fmt_time(char *buf, int64_t ms)
+{
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, 60, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 80 - n, ".%03dZ", (int)(ms % 1000));
+	return buf;
+}
+
+/* A time as UTC ISO 8601 with milliseconds, or JSON null. */
+static json_t *
+time_json(sqlite3_stmt *st, int col)
+{
+	char buf[80];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_string(fmt_time(buf, sqlite3_column_int64(st, col)));
+}
+
+static json_t *
+text_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? json_string((const char *)s) : json_null();
+}
+
+static json_t *
+parsed_json(sqlite3_stmt *st, int col)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+	json_error_t err;
+
+	return s ? json_loads(s, 0, &err) : json_null();
+}
+
+/* The entry at queue id `qid` as JSON; with_payload adds "payload". */
+static int
+row_json(json_t **out, struct wf_queue *q, int64_t qid, int with_payload)
+{
+	sqlite3_stmt *st;
+	json_t *v;
+	int error, rc;
+
+	*out = NULL;
+	if ((error = get_stmt(&st, q, S_ROW)) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, qid);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		error = rc == SQLITE_DONE ? wf_error_set(WF_ENOTFOUND,
+		    "no entry %lld", (long long)qid) :
+		    db_error(q, rc, "cannot read an entry");
+		sqlite3_reset(st);
+		return error;
+	}
+	v = json_object();
+	if (!v ||
+	    json_object_set_new(v, "queue_id",
+	    json_integer(sqlite3_column_int64(st, 0))) < 0 ||
+	    json_object_set_new(v, "id", text_json(st, 1)) < 0 ||
+	    json_object_set_new(v, "target", text_json(st, 2)) < 0 ||
+	    json_object_set_new(v, "kind", text_json(st, 3)) < 0 ||
+	    json_object_set_new(v, "state", text_json(st, 4)) < 0 ||
+	    json_object_set_new(v, "priority",
+	    json_integer(sqlite3_column_int64(st, 5))) < 0 ||
+	    json_object_set_new(v, "attempts",
+	    json_integer(sqlite3_column_int64(st, 6))) < 0 ||
+	    json_object_set_new(v, "max_attempts",
+	    json_integer(sqlite3_column_int64(st, 7))) < 0 ||
+	    json_object_set_new(v, "blocked",
+	    json_integer(sqlite3_column_int64(st, 8))) < 0 ||
+	    json_object_set_new(v, "depends_on", parsed_json(st, 20)) < 0 ||
+	    json_object_set_new(v, "not_before", sqlite3_column_int64(st, 9) ?
+	    time_json(st, 9) : json_null()) < 0 ||
+	    json_object_set_new(v, "lease_owner", text_json(st, 10)) < 0 ||
+	    json_object_set_new(v, "lease_token", text_json(st, 11)) < 0 ||
+	    json_object_set_new(v, "lease_expires", time_json(st, 12)) < 0 ||
+	    json_object_set_new(v, "created_at", time_json(st, 13)) < 0 ||
+	    json_object_set_new(v, "updated_at", time_json(st, 14)) < 0 ||
+	    json_object_set_new(v, "finished_at", time_json(st, 15)) < 0 ||
+	    json_object_set_new(v, "last_error", text_json(st, 16)) < 0 ||
+	    json_object_set_new(v, "hash", text_json(st, 17)) < 0 ||
+	    json_object_set_new(v, "paths", parsed_json(st, 18)) < 0 ||
+	    (with_payload &&
+	    json_object_set_new(v, "payload", parsed_json(st, 19)) < 0)) {
+		json_decref(v);
+		sqlite3_reset(st);
+		return wf_error_oom();
+	}
+	sqlite3_reset(st);
+	*out = v;
+	return 0;
+}
+
+static int
+audit(struct wf_queue *q, int64_t qid, const char *id, int64_t at,
+    const char *from, const char *to, json_t *detail)
+{
+	sqlite3_stmt *st;
+	char *s;
+	int error;
+
+	/* Every row says who, when, from, to and why. */
+	if (!detail)
+		return wf_error_oom();
+	if (json_object_set_new(detail, "from", from ? json_string(from) :
+	    json_null()) < 0 ||
+	    json_object_set_new(detail, "to", to ? json_string(to) :
+	    json_null()) < 0 || !(s = json_dumps(detail, JSON_COMPACT))) {
+		json_decref(detail);
+		return wf_error_oom();
+	}
+	json_decref(detail);
+	if ((error = get_stmt(&st, q, S_AUDIT)) < 0) {
+		free(s);
+		return error;
+	}
+	sqlite3_bind_int64(st, 1, qid);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, at);
+	if (from)
+		sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
+	if (to)
+		sqlite3_bind_text(st, 5, to, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, s, -1, free);
+	return step_done(q, st, "cannot write the audit log");
+}
+
+/* A detail object {"who", "when", "why"}; NULL when out of memory. */
+static json_t *
+detail(struct wf_queue *q, const char *who, int64_t at, const char *why)
+{
+	char buf[80];
+
+	return json_pack("{s:s, s:s, s:s}", "who", who ? who : q->actor,
+	    "when", fmt_time(buf, at), "why", why);
+}
+
+static int
+position(json_t **out, struct wf_queue *q, const char *target,
+    int64_t priority, int64_t qid)
+{
+	sqlite3_stmt *st;
+	int error, rc;
+
+	if ((error = get_stmt(&st, q, S_POSITION)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, priority);
+	sqlite3_bind_int64(st, 3, qid);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return db_error(q, rc, "cannot count the queue");
+	*out = json_integer(sqlite3_column_int64(st, 0) + 1);
+	sqlite3_reset(st);
+	return *out ? 0 : wf_error_oom();
+}
+
+static int
+is_waiting(const char *state)
+{
+	return strcmp(state, "queued") == 0 || strcmp(state, "failed") == 0;
+}
+
+/*
+ * Enqueue one change inside the caller's transaction.  Sets *item to
+ * the result; *fresh to 1 when a row was inserted (its position is
+ * filled in later, once the whole batch is in).
+ */
+static int
+enqueue_one(json_t **item, int *fresh, struct wf_queue *q,
+    const struct wf_change *c, int64_t now)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	sqlite3_stmt *st;
+	char *payload = NULL, *paths = NULL;
+	int64_t qid;
+	size_t i;
+	int error, rc;
+
+	*item = NULL;
+	*fresh = 0;
+	wf_hash_hex(hex, &c->hash);
+	if ((error = get_stmt(&st, q, S_FIND)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || (rc == SQLITE_DONE &&
+	    (error = get_stmt(&st, q, S_TOMB)) == 0 &&
+	    (sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC),
+	    (rc = sqlite3_step(st)) == SQLITE_ROW))) {
+		int tomb = sqlite3_column_count(st) == 2;
+		const char *h = (const char *)sqlite3_column_text(st, tomb ? 0 : 1);
+		char state[16];
+		json_t *pos = NULL;
+
+		snprintf(state, sizeof(state), "%s",
+		    (const char *)sqlite3_column_text(st, tomb ? 1 : 2));
+		if (strcmp(h, hex) != 0) {
+			error = wf_error_set(WF_ECONFLICT, "request '%s': already "
+			    "queued with different content (stored %.12s, "
+			    "given %.12s)", c->id, h, hex);
+			sqlite3_reset(st);
+			return error;
+		}
+		qid = tomb ? 0 : sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (!tomb && is_waiting(state) && (error = position(&pos, q,
+		    c->target, c->priority, qid)) < 0)
+			return error;
+		*item = json_pack("{s:s, s:o, s:s, s:o, s:b}", "id", c->id,
+		    "queue_id", tomb ? json_null() : json_integer(qid),
+		    "state", state, "position", pos ? pos : json_null(),
+		    "existing", 1);
+		return *item ? 0 : wf_error_oom();
+	}
+	if (error < 0)
+		return error;
+	if (rc != SQLITE_DONE)
+		return db_error(q, rc, "cannot look up an id");
+	sqlite3_reset(st);
+	if (!(payload = wf_json_canonical(c->canonical)) ||
+	    !(paths = json_dumps(c->paths, JSON_COMPACT))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = get_stmt(&st, q, S_INSERT)) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, wf_change_kind_name(c->kind), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, hex, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, payload, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, paths, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, c->priority);
+	sqlite3_bind_int(st, 8, q->opts.max_attempts);
+	sqlite3_bind_int64(st, 9, now);
+	if ((error = step_done(q, st, "cannot insert an entry")) < 0)
+		goto out;
+	qid = sqlite3_last_insert_rowid(q->db);
+	if (c->ndepends > 0) {
+		for (i = 0; i < c->ndepends; i++) {
+			if ((error = get_stmt(&st, q, S_DEP)) < 0)
+				goto out;
+			sqlite3_bind_int64(st, 1, qid);
+			sqlite3_bind_text(st, 2, c->depends_on[i], -1,
+			    SQLITE_STATIC);
+			if ((error = step_done(q, st, "cannot insert a "
+			    "dependency")) < 0)
+				goto out;
+		}
+		if ((error = get_stmt(&st, q, S_BLOCKED)) < 0)
+			goto out;
+		sqlite3_bind_int64(st, 1, qid);
+		if ((error = step_done(q, st, "cannot count dependencies")) < 0)
+			goto out;
+	}
+	if ((error = audit(q, qid, c->id, now, NULL, "queued",
+	    detail(q, NULL, now, "enqueue"))) < 0)
+		goto out;
+	if (!(*item = json_pack("{s:s, s:I, s:s, s:n, s:b}", "id", c->id,
+	    "queue_id", (json_int_t)qid, "state", "queued", "position",
+	    "existing", 0))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	*fresh = 1;
+	error = 0;
+out:
+	free(payload);
+	free(paths);
+	return error;
+}
+
+int
+wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
+    struct wf_change *const *changes, size_t n, int keep_going)
+{
+	json_t *arr = NULL, *firsts = NULL, *item;
+	int64_t now = wf_queue_now();
+	size_t i, unused;
+	int error, fresh;
+
+	*out = NULL;
+	if (!bad)
+		bad = &unused;
+	*bad = n;
+	if (!(arr = json_array()) || !(firsts = json_object())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = begin(q)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (keep_going && (error = exec(q, "SAVEPOINT one")) < 0)
+			goto out;
+		error = enqueue_one(&item, &fresh, q, changes[i], now);
+		if (error == WF_ECONFLICT && keep_going) {
+			if ((error = exec(q, "ROLLBACK TO one")) < 0)
+				goto out;
+			item = json_pack("{s:s, s:s}", "id", changes[i]->id,
+			    "error", wf_error_last());
+			fresh = 0;
+		} else if (error < 0) {
+			if (error == WF_ECONFLICT)
+				*bad = i;
+			goto out;
+		}
+		if (keep_going && (error = exec(q, "RELEASE one")) < 0)
+			goto out;
+		if (!item || json_array_append_new(arr, item) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+		if (fresh)
+			json_object_set_new(item, "fresh", json_true());
+	}
+	/*
+	 * Positions, once the batch is in: the first new entry of each
+	 * (target, priority) is counted, and each later one of the same
+	 * pair is one behind it, since nothing else can come between.
+	 */
+	json_array_foreach(arr, i, item) {
+		const struct wf_change *c = changes[i];
+		char key[600];
+		json_t *prev, *pos = NULL;
+
+		if (!json_object_get(item, "fresh"))
+			continue;
+		json_object_del(item, "fresh");
+		snprintf(key, sizeof(key), "%lld\t%s", (long long)c->priority,
+		    c->target);
+		if ((prev = json_object_get(firsts, key))) {
+			pos = json_integer(json_integer_value(prev) + 1);
+		} else if ((error = position(&pos, q, c->target, c->priority,
+		    json_integer_value(json_object_get(item, "queue_id")))) < 0)
+			goto out;
+		if (!pos || json_object_set(firsts, key, pos) < 0 ||
+		    json_object_set_new(item, "position", pos) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if ((error = commit(q)) < 0)
+		goto out;
+	*out = arr;
+	arr = NULL;
+out:
+	if (error < 0)
+		rollback(q);
+	json_decref(arr);
+	json_decref(firsts);
+	return error;
+}
+
+static int
+new_token(char *out, struct wf_queue *q)
+{
+	unsigned char b[16];
+	size_t i;
+
+	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+		uint64_t x = rnd(q), y = rnd(q);
+
+		memcpy(b, &x, 8);
+		memcpy(b + 8, &y, 8);
+	}
+	for (i = 0; i < sizeof(b); i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	return 0;
+}
+
+/* Expired leases back to queued (or dead), inside a transaction. */
+static int
+reclaim(size_t *count, struct wf_queue *q, int64_t now)
+{
+	sqlite3_stmt *st;
+	struct item {
+		int64_t qid;
+		int dead;
+		char *id, *owner;
+	} *items = NULL;
+	size_t n = 0, cap = 0, i;
+	int error, rc;
+
+	*count = 0;
+	if ((error = get_stmt(&st, q, S_RECLAIM_SEL)) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *owner = (const char *)sqlite3_column_text(st, 4);
+
+		if (n == cap) {
+			struct item *p = realloc(items, (cap = cap ? cap * 2 :
+			    8) * sizeof(*items));
+
+			if (!p) {
+				error = wf_error_oom();
+				goto out;
+			}
+			items = p;
+		}
+		items[n].qid = sqlite3_column_int64(st, 0);
+		items[n].dead = sqlite3_column_int64(st, 2) >=
+		    sqlite3_column_int64(st, 3);
+		items[n].id = strdup((const char *)sqlite3_column_text(st, 1));
+		items[n].owner = strdup(owner ? owner : "");
+		if (!items[n].id || !items[n].owner) {
+			free(items[n].id);
+			free(items[n].owner);
+			error = wf_error_oom();
+			goto out;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot find expired leases");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const char *to = items[i].dead ? "dead" : "queued";
+		json_t *d;
+
+		if ((error = get_stmt(&st, q, S_FAIL)) < 0)
+			goto out;
+		sqlite3_bind_int64(st, 1, items[i].qid);
+		sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, 0);
+		sqlite3_bind_int64(st, 4, now);
+		if (items[i].dead)
+			sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_text(st, 6, "lease expired", -1, SQLITE_STATIC);
+		if ((error = step_done(q, st, "cannot reclaim a lease")) < 0)
+			goto out;
+		d = detail(q, NULL, now, "lease expired");
+		if (d && json_object_set_new(d, "lease_owner",
+		    json_string(items[i].owner)) < 0) {
+			json_decref(d);
+			d = NULL;
+		}
+		if ((error = audit(q, items[i].qid, items[i].id, now, "leased",
+		    to, d)) < 0)
+			goto out;
+	}
+	*count = n;
+	error = 0;
+out:
+	for (i = 0; i < n; i++) {
+		free(items[i].id);
+		free(items[i].owner);
+	}
+	free(items);
+	return error;
+}
+
+int
+wf_queue_reclaim(size_t *count, struct wf_queue *q)
+{
+	size_t n = 0;
+	int error;
+
+	if (count)
+		*count = 0;
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = reclaim(&n, q, wf_queue_now())) < 0 ||
+	    (error = commit(q)) < 0) {
+		rollback(q);
+		return error;
+	}
+	if (count)
+		*count = n;
+	return 0;
+}
+
+int
+wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
+    size_t max, const char *owner, int64_t lease_ms)
+{
+	sqlite3_stmt *st;
+	json_t *arr = NULL, *v;
+	int64_t now = wf_queue_now(), *qids = NULL, latency = 0;
+	char *was_failed = NULL;
+	size_t n = 0, i, reclaimed;
+	int error, rc;
+
+	*out = NULL;
+	if (!owner || !*owner)
+		return wf_error_set(WF_EINPUT, "a lease needs an owner");
+	if (lease_ms <= 0)
+		return wf_error_set(WF_EINPUT, "a lease needs a positive "
+		    "duration");
+	if (!(arr = json_array()) ||
+	    !(qids = calloc(max ? max : 1, sizeof(*qids))) ||
+	    !(was_failed = calloc(max ? max : 1, 1))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = begin(q)) < 0)
+		goto out;
+	if ((error = reclaim(&reclaimed, q, now)) < 0)
+		goto out;
+	if ((error = get_stmt(&st, q, S_READY)) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t from = sqlite3_column_int64(st, 2);
+
+		if (from < sqlite3_column_int64(st, 1))
+			from = sqlite3_column_int64(st, 1);
+		latency += now - from;
+		was_failed[n] = sqlite3_column_text(st, 3)[0] == 'f';
+		qids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (n < max && rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot find entries to lease");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char token[33];
+		json_t *d;
+		const char *id;
+
+		new_token(token, q);
+		if ((error = get_stmt(&st, q, S_LEASE)) < 0)
+			goto out;
+		sqlite3_bind_int64(st, 1, qids[i]);
+		sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, token, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, now + lease_ms);
+		sqlite3_bind_int64(st, 5, now);
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+			error = db_error(q, rc, "cannot lease an entry");
+			goto out;
+		}
+		id = (const char *)sqlite3_column_text(st, 0);
+		d = detail(q, owner, now, "lease");
+		error = audit(q, qids[i], id, now, was_failed[i] ? "failed" :
+		    "queued", "leased", d);
+		sqlite3_reset(st);
+		if (error < 0)
+			goto out;
+	}
+	if (n > 0) {
+		if ((error = get_stmt(&st, q, S_STAT)) < 0)
+			goto out;
+		sqlite3_bind_text(st, 1, "leases", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+		if ((error = step_done(q, st, "cannot count leases")) < 0 ||
+		    (error = get_stmt(&st, q, S_STAT)) < 0)
+			goto out;
+		sqlite3_bind_text(st, 1, "lease_latency_ms", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, latency);
+		if ((error = step_done(q, st, "cannot count leases")) < 0)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((error = row_json(&v, q, qids[i], 1)) < 0)
+			goto out;
+		if (json_array_append_new(arr, v) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if ((error = commit(q)) < 0)
+		goto out;
+	*out = arr;
+	arr = NULL;
+out:
+	if (error < 0)
+		rollback(q);
+	free(qids);
+	free(was_failed);
+	json_decref(arr);
+	return error;
+}
+
+struct held {
+	int64_t qid;
+	int64_t attempts, max_attempts;
+	char owner[256];
+	char *paths;
+};
+
+/* Find `id` leased with `token`, inside a transaction. */
+static int
+find_lease(struct held *h, struct wf_queue *q, const char *id,
+    const char *token)
+{
+	sqlite3_stmt *st;
+	const char *state, *cur, *owner, *paths;
+	int error, rc;
+
+	memset(h, 0, sizeof(*h));
+	if ((error = get_stmt(&st, q, S_GETSTATE)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			return wf_error_set(WF_ENOTFOUND, "no entry '%s' in the "
+			    "queue", id);
+		return db_error(q, rc, "cannot look up an entry");
+	}
+	state = (const char *)sqlite3_column_text(st, 1);
+	cur = (const char *)sqlite3_column_text(st, 2);
+	if (strcmp(state, "leased") != 0 || !cur || !token ||
+	    strcmp(cur, token) != 0) {
+		error = wf_error_set(WF_ECONFLICT, "entry '%s': stale lease "
+		    "token (the entry is %s%s)", id, state,
+		    strcmp(state, "leased") == 0 ? " under another lease" : "");
+		sqlite3_reset(st);
+		return error;
+	}
+	h->qid = sqlite3_column_int64(st, 0);
+	owner = (const char *)sqlite3_column_text(st, 3);
+	snprintf(h->owner, sizeof(h->owner), "%s", owner ? owner : "");
+	h->attempts = sqlite3_column_int64(st, 4);
+	h->max_attempts = sqlite3_column_int64(st, 5);
+	paths = (const char *)sqlite3_column_text(st, 6);
+	h->paths = strdup(paths ? paths : "[]");
+	sqlite3_reset(st);
+	return h->paths ? 0 : wf_error_oom();
+}
+
+int
+wf_queue_extend(struct wf_queue *q, const char *id, const char *token,
+    int64_t lease_ms)
+{
+	struct held h = { 0, 0, 0, "", NULL };
+	sqlite3_stmt *st;
+	int64_t now = wf_queue_now();
+	int error;
+
+	if (lease_ms <= 0)
+		return wf_error_set(WF_EINPUT, "a lease needs a positive "
+		    "duration");
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = find_lease(&h, q, id, token)) < 0 ||
+	    (error = get_stmt(&st, q, S_EXTEND)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, h.qid);
+	sqlite3_bind_int64(st, 2, now + lease_ms);
+	sqlite3_bind_int64(st, 3, now);
+	if ((error = step_done(q, st, "cannot extend a lease")) < 0)
+		goto out;
+	error = commit(q);
+out:
+	if (error < 0)
+		rollback(q);
+	free(h.paths);
+	return error;
+}
+
+int
+wf_queue_ack_landed(struct wf_queue *q, const char *id, const char *token,
+    const json_t *paths)
+{
+	struct held h = { 0, 0, 0, "", NULL };
+	sqlite3_stmt *st;
+	json_t *d = NULL, *p = NULL;
+	json_error_t jerr;
+	int64_t now = wf_queue_now();
+	int error;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = find_lease(&h, q, id, token)) < 0 ||
+	    (error = get_stmt(&st, q, S_LAND)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, h.qid);
+	sqlite3_bind_int64(st, 2, now);
+	if ((error = step_done(q, st, "cannot mark an entry landed")) < 0 ||
+	    (error = get_stmt(&st, q, S_UNBLOCK)) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((error = step_done(q, st, "cannot release dependents")) < 0)
+		goto out;
+	p = paths ? json_deep_copy(paths) : json_loads(h.paths, 0, &jerr);
+	d = detail(q, h.owner, now, "landed");
+	if (!p || !d || json_object_set_new(d, "paths", p) < 0) {
+		json_decref(d);
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = audit(q, h.qid, id, now, "leased", "landed", d)) < 0)
+		goto out;
+	error = commit(q);
+out:
+	if (error < 0)
+		rollback(q);
+	free(h.paths);
+	return error;
+}
+
+int
+wf_queue_ack_failed(struct wf_queue *q, const char *id, const char *token,
+    const char *why)
+{
+	struct held h = { 0, 0, 0, "", NULL };
+	sqlite3_stmt *st;
+	json_t *d;
+	int64_t now = wf_queue_now(), delay = 0;
+	int error, dead;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = find_lease(&h, q, id, token)) < 0)
+		goto out;
+	dead = h.attempts >= h.max_attempts;
+	if (!dead && q->opts.backoff_ms > 0) {
+		int shift = h.attempts > 1 ? (int)(h.attempts - 1) : 0;
+
+		delay = q->opts.backoff_ms;
+		while (shift-- > 0 && delay < q->opts.backoff_max_ms)
+			delay *= 2;
+		if (delay > q->opts.backoff_max_ms)
+			delay = q->opts.backoff_max_ms;
+		/* Jitter: between half and all of the delay. */
+		delay = delay / 2 + (int64_t)(rnd(q) % (uint64_t)(delay / 2 + 1));
+	}
+	if ((error = get_stmt(&st, q, S_FAIL)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, h.qid);
+	sqlite3_bind_text(st, 2, dead ? "dead" : "failed", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, dead ? 0 : now + delay);
+	sqlite3_bind_int64(st, 4, now);
+	if (dead)
+		sqlite3_bind_int64(st, 5, now);
+	if (why)
+		sqlite3_bind_text(st, 6, why, -1, SQLITE_STATIC);
+	if ((error = step_done(q, st, "cannot mark an entry failed")) < 0)
+		goto out;
+	d = detail(q, h.owner, now, why ? why : "failed");
+	if (d && json_object_set_new(d, "attempts",
+	    json_integer(h.attempts)) < 0) {
+		json_decref(d);
+		d = NULL;
+	}
+	if ((error = audit(q, h.qid, id, now, "leased", dead ? "dead" :
+	    "failed", d)) < 0)
+		goto out;
+	error = commit(q);
+out:
+	if (error < 0)
+		rollback(q);
+	free(h.paths);
+	return error;
+}
+
+/* The queue id and state of `id`, in or out of a transaction. */
+static int
+lookup(int64_t *qid, char *state, size_t size, struct wf_queue *q,
+    const char *id)
+{
+	sqlite3_stmt *st;
+	int error, rc;
+
+	if ((error = get_stmt(&st, q, S_FIND)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*qid = sqlite3_column_int64(st, 0);
+		snprintf(state, size, "%s", sqlite3_column_text(st, 2));
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return wf_error_set(WF_ENOTFOUND, "no entry '%s' in the queue",
+		    id);
+	return db_error(q, rc, "cannot look up an entry");
+}
+
+int
+wf_queue_show(json_t **out, struct wf_queue *q, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *v = NULL, *log = NULL;
+	char state[16];
+	int64_t qid;
+	int error, rc;
+
+	*out = NULL;
+	if ((error = exec(q, "BEGIN")) < 0)
+		return error;
+	if ((error = lookup(&qid, state, sizeof(state), q, id)) < 0 ||
+	    (error = row_json(&v, q, qid, 1)) < 0)
+		goto out;
+	if (!(log = json_array())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(q->db, "SELECT detail FROM audit WHERE qid = ?1"
+	    " ORDER BY seq", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot read the audit log");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, qid);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (json_array_append_new(log, parsed_json(st, 0)) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot read the audit log");
+		goto out;
+	}
+	if (json_object_set_new(v, "audit", log) < 0) {
+		log = NULL;
+		error = wf_error_oom();
+		goto out;
+	}
+	log = NULL;
+	*out = v;
+	v = NULL;
+	error = 0;
+out:
+	sqlite3_finalize(st);
+	rollback(q);
+	json_decref(v);
+	json_decref(log);
+	return error;
+}
+
+static int
+valid_state(const char *s)
+{
+	return strcmp(s, "queued") == 0 || strcmp(s, "leased") == 0 ||
+	    strcmp(s, "landed") == 0 || strcmp(s, "failed") == 0 ||
+	    strcmp(s, "dead") == 0;
+}
+
+int
+wf_queue_list(json_t **out, struct wf_queue *q,
+    const struct wf_queue_filter *f)
+{
+	static const struct wf_queue_filter none = WF_QUEUE_FILTER_INIT;
+	sqlite3_stmt *st = NULL;
+	json_t *arr = NULL, *v;
+	int error, rc;
+
+	*out = NULL;
+	if (!f)
+		f = &none;
+	if (f->state && !valid_state(f->state))
+		return wf_error_set(WF_EINPUT, "unknown state '%s' (queued, "
+		    "leased, landed, failed, dead)", f->state);
+	if (!(arr = json_array()))
+		return wf_error_oom();
+	if ((error = exec(q, "BEGIN")) < 0)
+		goto out;
+	rc = sqlite3_prepare_v2(q->db, "SELECT qid FROM entries WHERE"
+	    " (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR target = ?2) AND"
+	    " created_at >= ?3 ORDER BY qid LIMIT ?4", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot list the queue");
+		goto out;
+	}
+	if (f->state)
+		sqlite3_bind_text(st, 1, f->state, -1, SQLITE_STATIC);
+	if (f->target)
+		sqlite3_bind_text(st, 2, f->target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, f->since_ms);
+	sqlite3_bind_int64(st, 4, f->limit ? (sqlite3_int64)f->limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((error = row_json(&v, q, sqlite3_column_int64(st, 0), 0)) < 0)
+			goto out;
+		if (json_array_append_new(arr, v) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot list the queue");
+		goto out;
+	}
+	*out = arr;
+	arr = NULL;
+	error = 0;
+out:
+	sqlite3_finalize(st);
+	rollback(q);
+	json_decref(arr);
+	return error;
+}
+
+int
+wf_queue_retry(struct wf_queue *q, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	char state[16];
+	int64_t qid, now = wf_queue_now();
+	int error, rc;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = lookup(&qid, state, sizeof(state), q, id)) < 0)
+		goto out;
+	if (strcmp(state, "dead") != 0 && strcmp(state, "failed") != 0) {
+		error = wf_error_set(WF_ECONFLICT, "entry '%s' is %s: only dead "
+		    "or failed entries can be retried", id, state);
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(q->db, "UPDATE entries SET state = 'queued',"
+	    " attempts = 0, not_before = 0, finished_at = NULL,"
+	    " updated_at = ?2 WHERE qid = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot retry an entry");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, qid);
+	sqlite3_bind_int64(st, 2, now);
+	if ((error = step_done(q, st, "cannot retry an entry")) < 0 ||
+	    (error = audit(q, qid, id, now, state, "queued",
+	    detail(q, NULL, now, "retry"))) < 0)
+		goto out;
+	error = commit(q);
+out:
+	sqlite3_finalize(st);
+	if (error < 0)
+		rollback(q);
+	return error;
+}
+
+int
+wf_queue_drop(struct wf_queue *q, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	char state[16];
+	int64_t qid, now = wf_queue_now();
+	int error, rc;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = lookup(&qid, state, sizeof(state), q, id)) < 0)
+		goto out;
+	if (strcmp(state, "leased") == 0) {
+		error = wf_error_set(WF_ECONFLICT, "entry '%s' is leased: ack "
+		    "it or let the lease expire first", id);
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(q->db, "DELETE FROM entries WHERE qid = ?1",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot drop an entry");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, qid);
+	if ((error = step_done(q, st, "cannot drop an entry")) < 0 ||
+	    (error = audit(q, qid, id, now, state, NULL,
+	    detail(q, NULL, now, "drop"))) < 0)
+		goto out;
+	error = commit(q);
+out:
+	sqlite3_finalize(st);
+	if (error < 0)
+		rollback(q);
+	return error;
+}

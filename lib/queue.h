@@ -1,0 +1,163 @@
+#ifndef WF_QUEUE_H
+#define WF_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "change.h"
+
+/*
+ * The change queue: one SQLite database in WAL mode that every landing
+ * goes through.  Entries move queued -> leased -> landed, or back to
+ * failed (retried after a backoff) and finally dead after max attempts.
+ * A lease carries a token that changes on every lease; an ack with a
+ * stale token is refused, so an expired lease taken over by another
+ * worker can never be acked twice.  Writers use BEGIN IMMEDIATE and wait
+ * out SQLITE_BUSY with jittered backoff: callers see WF_EBUSY only when
+ * the database stayed locked for the whole busy timeout.
+ *
+ * Entries are reported as JSON objects with these keys, in this order:
+ * queue_id, id, target, kind, state, priority, attempts, max_attempts,
+ * blocked (dependencies not yet landed), depends_on, not_before,
+ * lease_owner, lease_token, lease_expires, created_at, updated_at,
+ * finished_at, last_error, hash, paths; times are UTC ISO 8601 strings
+ * with milliseconds, absent values null.
+ */
+struct wf_queue;
+
+struct wf_queue_opts {
+	int max_attempts;	/* leases before an entry is dead (5) */
+	int64_t backoff_ms;	/* first retry delay, doubled each time (1000) */
+	int64_t backoff_max_ms;	/* cap on the retry delay (1 hour) */
+	int64_t busy_timeout_ms;	/* how long to wait out a lock (30 s) */
+	int durable;		/* synchronous=FULL: survive power loss too */
+	const char *actor;	/* "who" in the audit log (NULL: "pid N") */
+};
+
+#define WF_QUEUE_OPTS_INIT { 5, 1000, 3600000, 30000, 0, NULL }
+
+/* The schema version this code reads and writes. */
+#define WF_QUEUE_SCHEMA_VERSION 1
+
+/*
+ * Open (creating when missing, with its directory) the queue at `path`
+ * and bring its schema up to date.  `opts` may be NULL.  *out is the
+ * caller's to wf_queue_free(); NULL on error: WF_EOS when the file
+ * cannot be opened or is not a queue, WF_EINPUT when its schema is newer
+ * than this code, WF_EBUSY when it stayed locked.
+ */
+int wf_queue_open(struct wf_queue **out, const char *path,
+    const struct wf_queue_opts *opts);
+
+/* Close the database and free the handle; no-op on NULL. */
+void wf_queue_free(struct wf_queue *q);
+
+/*
+ * The default queue of a repository: "wf/queue.db" inside its common git
+ * directory (shared by all worktrees).  *out is a new malloc'ed string.
+ */
+int wf_queue_default_path(char **out, git_repository *repo);
+
+/*
+ * Store `n` validated changes in one transaction.  *out is a new array
+ * with, per change, {"id", "queue_id", "state", "position", "existing"}
+ * (position: 1 for the next entry a lease takes, null when not waiting;
+ * existing: true when the same id with the same content was already
+ * stored, which is a no-op).  The same id with different content is
+ * WF_ECONFLICT: without `keep_going` nothing is stored and *out is NULL;
+ * with it the other changes are stored and the refused one's item is
+ * {"id", "error"}.  *bad (may be NULL) is set to the index of the
+ * change an error is about (n when none is).  On any other error the
+ * queue is unchanged.
+ */
+int wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
+    struct wf_change *const *changes, size_t n, int keep_going);
+
+/*
+ * Lease up to `max` entries of `target` for `owner` for `lease_ms`:
+ * highest priority first, then first in first out, skipping entries
+ * whose dependencies have not all landed and failed entries still in
+ * their backoff.  Expired leases are reclaimed first.  *out is a new
+ * array of entries (each with its new lease_token and a "payload", the
+ * canonical request), possibly empty.  On error the queue is unchanged.
+ */
+int wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
+    size_t max, const char *owner, int64_t lease_ms);
+
+/*
+ * Extend the lease of entry `id` held with `token` to `lease_ms` from
+ * now.  WF_ENOTFOUND for an unknown id, WF_ECONFLICT when the token is
+ * not the entry's current lease (expired and taken over, or acked); the
+ * queue is then unchanged.
+ */
+int wf_queue_extend(struct wf_queue *q, const char *id, const char *token,
+    int64_t lease_ms);
+
+/*
+ * Mark the leased entry `id` landed.  `paths` (borrowed; NULL for the
+ * paths recorded at enqueue) goes into the audit log as the paths the
+ * landing modified.  Entries that depended on it may become leasable.
+ * Errors as for wf_queue_extend(), and the queue is then unchanged.
+ */
+int wf_queue_ack_landed(struct wf_queue *q, const char *id,
+    const char *token, const json_t *paths);
+
+/*
+ * Mark the leased entry `id` failed with `why` (NULL for none): it is
+ * retried after a jittered exponential backoff, or dead when it has used
+ * all its attempts.  Errors as for wf_queue_extend().
+ */
+int wf_queue_ack_failed(struct wf_queue *q, const char *id,
+    const char *token, const char *why);
+
+/*
+ * Return expired leases to the queue (or to dead when out of attempts).
+ * *count (may be NULL) receives how many.  On error nothing changes.
+ */
+int wf_queue_reclaim(size_t *count, struct wf_queue *q);
+
+/*
+ * The entry `id` with "payload" and "audit" (its log, oldest first).
+ * *out is a new reference; WF_ENOTFOUND for an unknown id.
+ */
+int wf_queue_show(json_t **out, struct wf_queue *q, const char *id);
+
+/* Filters for wf_queue_list(); NULL / 0 fields do not filter. */
+struct wf_queue_filter {
+	const char *state;
+	const char *target;
+	int64_t since_ms;	/* created at or after (ms since the epoch) */
+	size_t limit;
+};
+
+#define WF_QUEUE_FILTER_INIT { NULL, NULL, 0, 0 }
+
+/*
+ * Entries matching `f` (may be NULL) in queue order (queue_id), as a new
+ * array.  WF_EINPUT for an unknown state name.
+ */
+int wf_queue_list(json_t **out, struct wf_queue *q,
+    const struct wf_queue_filter *f);
+
+/*
+ * Put a dead or failed entry back in the queue with its attempts reset.
+ * WF_ENOTFOUND for an unknown id, WF_ECONFLICT in any other state.
+ */
+int wf_queue_retry(struct wf_queue *q, const char *id);
+
+/*
+ * Delete an entry that is not leased (its audit log stays).
+ * WF_ENOTFOUND for an unknown id, WF_ECONFLICT when leased.
+ */
+int wf_queue_drop(struct wf_queue *q, const char *id);
+
+/* "SQLITE_BUSY retries" this handle waited out so far. */
+uint64_t wf_queue_busy_retries(const struct wf_queue *q);
+
+/* Milliseconds since the epoch, the clock the queue uses. */
+int64_t wf_queue_now(void);
+
+#endif

@@ -1,0 +1,463 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <sqlite3.h>
+
+#include "change.h"
+#include "check_suites.h"
+#include "error.h"
+#include "queue.h"
+
+static char dir[256], dbpath[300];
+static struct wf_queue *q;
+
+static void
+setup(void)
+{
+	struct wf_queue_opts o = WF_QUEUE_OPTS_INIT;
+
+	snprintf(dir, sizeof(dir), "/tmp/wf-check-queue.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/sub/queue.db", dir);
+	o.max_attempts = 3;
+	o.backoff_ms = 0;
+	o.actor = "check";
+	ck_assert_msg(wf_queue_open(&q, dbpath, &o) == 0, "%s",
+	    wf_error_last());
+}
+
+static void
+teardown(void)
+{
+	char cmd[300];
+
+	wf_queue_free(q);
+	q = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A files request; `deps` is a JSON array text or NULL. */
+static struct wf_change *
+change(const char *id, int priority, const char *deps, const char *content)
+{
+	struct wf_json_reader *r;
+	struct wf_json_doc d;
+	struct wf_change *c;
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"main\","
+	    " \"kind\": \"files\", \"priority\": %d, \"depends_on\": %s,"
+	    " \"files\": [{\"path\": \"f/%s\", \"content\": \"%s\"}]}", id,
+	    priority, deps ? deps : "[]", id, content ? content : "aGk=");
+	test_doc(&d, &r, text);
+	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
+	    wf_error_last());
+	json_decref(d.value);
+	test_reader_free(r);
+	return c;
+}
+
+static json_t *
+enqueue(struct wf_change *c)
+{
+	json_t *out;
+
+	ck_assert_msg(wf_queue_enqueue(&out, NULL, q, &c, 1, 0) == 0, "%s",
+	    wf_error_last());
+	wf_change_free(c);
+	return out;
+}
+
+static void
+enqueue_quiet(struct wf_change *c)
+{
+	json_decref(enqueue(c));
+}
+
+static const char *
+state_of(const char *id)
+{
+	static char buf[16];
+	json_t *v;
+
+	ck_assert_msg(wf_queue_show(&v, q, id) == 0, "%s", wf_error_last());
+	snprintf(buf, sizeof(buf), "%s",
+	    json_string_value(json_object_get(v, "state")));
+	json_decref(v);
+	return buf;
+}
+
+/* Lease at most `n` and return the array (caller decrefs). */
+static json_t *
+lease(size_t n, int64_t ms)
+{
+	json_t *out;
+
+	ck_assert_msg(wf_queue_lease(&out, q, "main", n, "worker-1", ms) == 0,
+	    "%s", wf_error_last());
+	return out;
+}
+
+static const char *
+field(json_t *arr, size_t i, const char *key)
+{
+	return json_string_value(json_object_get(json_array_get(arr, i), key));
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+START_TEST(schema)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	struct wf_queue *q2;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), WF_QUEUE_SCHEMA_VERSION);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	/* The lease query walks the ready index, never the table. */
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT qid,"
+	    " created_at, not_before, state FROM entries WHERE target = 'main'"
+	    " AND state IN ('queued', 'failed') AND blocked = 0 AND"
+	    " not_before <= 5 ORDER BY priority DESC, qid LIMIT 1", -1, &st,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_ptr_nonnull(strstr((const char *)sqlite3_column_text(st, 3),
+	    "USING INDEX entries_ready"));
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	/* Reopening is a no-op; a newer schema is refused. */
+	ck_assert_int_eq(wf_queue_open(&q2, dbpath, NULL), 0);
+	wf_queue_free(q2);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(wf_queue_open(&q2, dbpath, NULL), WF_EINPUT);
+	ck_assert_ptr_null(q2);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "schema version 99"));
+}
+END_TEST
+
+START_TEST(not_a_queue)
+{
+	struct wf_queue *q2;
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/junk.db", dir);
+	f = fopen(path, "w");
+	fputs("this is not an SQLite database, not at all, no.\n", f);
+	fclose(f);
+	ck_assert_int_eq(wf_queue_open(&q2, path, NULL), WF_EOS);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "not a queue database"));
+}
+END_TEST
+
+START_TEST(enqueue_idempotent)
+{
+	struct wf_change *batch[3];
+	json_t *out;
+	size_t bad;
+
+	out = enqueue(change("a", 0, NULL, NULL));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(out,
+	    0), "position")), 1);
+	ck_assert(json_is_false(json_object_get(json_array_get(out, 0),
+	    "existing")));
+	json_decref(out);
+	/* The same id and content: reports the stored entry. */
+	out = enqueue(change("a", 0, NULL, NULL));
+	ck_assert(json_is_true(json_object_get(json_array_get(out, 0),
+	    "existing")));
+	ck_assert_str_eq(field(out, 0, "state"), "queued");
+	json_decref(out);
+	/* Different content under the same id: refused, nothing stored. */
+	batch[0] = change("b", 0, NULL, NULL);
+	batch[1] = change("a", 0, NULL, "aG8=");
+	batch[2] = change("c", 0, NULL, NULL);
+	ck_assert_int_eq(wf_queue_enqueue(&out, &bad, q, batch, 3, 0),
+	    WF_ECONFLICT);
+	ck_assert_ptr_null(out);
+	ck_assert_uint_eq(bad, 1);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "request 'a': already "
+	    "queued with different content"));
+	ck_assert_int_eq(wf_queue_show(&out, q, "b"), WF_ENOTFOUND);
+	/* With keep_going the others are stored. */
+	ck_assert_int_eq(wf_queue_enqueue(&out, &bad, q, batch, 3, 1), 0);
+	ck_assert_uint_eq(json_array_size(out), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(out,
+	    0), "position")), 2);
+	ck_assert_ptr_nonnull(field(out, 1, "error"));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(out,
+	    2), "position")), 3);
+	json_decref(out);
+	wf_change_free(batch[0]);
+	wf_change_free(batch[1]);
+	wf_change_free(batch[2]);
+	ck_assert_str_eq(state_of("b"), "queued");
+	ck_assert_str_eq(state_of("c"), "queued");
+}
+END_TEST
+
+START_TEST(priority_then_fifo)
+{
+	json_t *got;
+
+	enqueue_quiet(change("low1", 0, NULL, NULL));
+	enqueue_quiet(change("high", 5, NULL, NULL));
+	enqueue_quiet(change("low2", 0, NULL, NULL));
+	enqueue_quiet(change("neg", -1, NULL, NULL));
+	got = lease(3, 60000);
+	ck_assert_uint_eq(json_array_size(got), 3);
+	ck_assert_str_eq(field(got, 0, "id"), "high");
+	ck_assert_str_eq(field(got, 1, "id"), "low1");
+	ck_assert_str_eq(field(got, 2, "id"), "low2");
+	ck_assert_str_eq(field(got, 0, "state"), "leased");
+	ck_assert_str_eq(field(got, 0, "lease_owner"), "worker-1");
+	ck_assert_uint_eq(strlen(field(got, 0, "lease_token")), 32);
+	ck_assert(json_is_object(json_object_get(json_array_get(got, 0),
+	    "payload")));
+	json_decref(got);
+	got = lease(10, 60000);
+	ck_assert_uint_eq(json_array_size(got), 1);
+	ck_assert_str_eq(field(got, 0, "id"), "neg");
+	json_decref(got);
+	got = lease(10, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
+	json_decref(got);
+}
+END_TEST
+
+START_TEST(stale_token_refused)
+{
+	json_t *got, *v;
+	char token[64];
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	got = lease(1, 60000);
+	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", "0123", NULL),
+	    WF_ECONFLICT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "stale lease token"));
+	ck_assert_int_eq(wf_queue_ack_failed(q, "nope", token, "x"),
+	    WF_ENOTFOUND);
+	ck_assert_int_eq(wf_queue_extend(q, "a", token, 60000), 0);
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", token, NULL), 0);
+	ck_assert_str_eq(state_of("a"), "landed");
+	/* A second ack with the same token is refused: no double update. */
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", token, NULL),
+	    WF_ECONFLICT);
+	ck_assert_int_eq(wf_queue_ack_failed(q, "a", token, "late"),
+	    WF_ECONFLICT);
+	ck_assert_str_eq(state_of("a"), "landed");
+	/* The audit log: enqueue, lease, landed with the paths. */
+	ck_assert_int_eq(wf_queue_show(&v, q, "a"), 0);
+	got = json_object_get(v, "audit");
+	ck_assert_uint_eq(json_array_size(got), 3);
+	ck_assert_str_eq(field(got, 0, "why"), "enqueue");
+	ck_assert_str_eq(field(got, 0, "who"), "check");
+	ck_assert_str_eq(field(got, 1, "to"), "leased");
+	ck_assert_str_eq(field(got, 1, "who"), "worker-1");
+	ck_assert_str_eq(field(got, 2, "from"), "leased");
+	ck_assert_str_eq(field(got, 2, "to"), "landed");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(
+	    json_array_get(got, 2), "paths"), 0)), "f/a");
+	json_decref(v);
+}
+END_TEST
+
+START_TEST(expiry_and_reclaim)
+{
+	json_t *got;
+	char token[64];
+	size_t n;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	got = lease(1, 1);
+	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
+	json_decref(got);
+	sleep_ms(20);
+	ck_assert_int_eq(wf_queue_reclaim(&n, q), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(state_of("a"), "queued");
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", token, NULL),
+	    WF_ECONFLICT);
+	ck_assert_int_eq(wf_queue_extend(q, "a", token, 1000), WF_ECONFLICT);
+	/* Taken over by another lease (which reclaims by itself too). */
+	got = lease(1, 1);
+	ck_assert_str_ne(field(got, 0, "lease_token"), token);
+	json_decref(got);
+	sleep_ms(20);
+	got = lease(1, 60000);
+	ck_assert_uint_eq(json_array_size(got), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(got,
+	    0), "attempts")), 3);
+	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", token, NULL), 0);
+	ck_assert_int_eq(wf_queue_reclaim(&n, q), 0);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(max_attempts_to_dead)
+{
+	json_t *got;
+	char token[64];
+	int i;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	for (i = 0; i < 3; i++) {
+		got = lease(1, 60000);
+		ck_assert_uint_eq(json_array_size(got), 1);
+		snprintf(token, sizeof(token), "%s", field(got, 0,
+		    "lease_token"));
+		json_decref(got);
+		ck_assert_int_eq(wf_queue_ack_failed(q, "a", token,
+		    "conflict in f/a"), 0);
+		ck_assert_str_eq(state_of("a"), i < 2 ? "failed" : "dead");
+	}
+	got = lease(1, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_list(&got, q, &(struct wf_queue_filter){
+	    "dead", NULL, 0, 0 }), 0);
+	ck_assert_uint_eq(json_array_size(got), 1);
+	ck_assert_str_eq(field(got, 0, "last_error"), "conflict in f/a");
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_retry(q, "a"), 0);
+	ck_assert_str_eq(state_of("a"), "queued");
+	ck_assert_int_eq(wf_queue_retry(q, "a"), WF_ECONFLICT);
+	got = lease(1, 60000);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(got,
+	    0), "attempts")), 1);
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_drop(q, "a"), WF_ECONFLICT);
+}
+END_TEST
+
+START_TEST(backoff)
+{
+	struct wf_queue_opts o = WF_QUEUE_OPTS_INIT;
+	json_t *got;
+	char token[64];
+
+	wf_queue_free(q);
+	o.backoff_ms = 60000;
+	ck_assert_int_eq(wf_queue_open(&q, dbpath, &o), 0);
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	got = lease(1, 60000);
+	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_ack_failed(q, "a", token, NULL), 0);
+	ck_assert_str_eq(state_of("a"), "failed");
+	/* In its backoff: not leasable yet. */
+	got = lease(1, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
+	json_decref(got);
+}
+END_TEST
+
+START_TEST(depends_on_order)
+{
+	json_t *got;
+	char token[64];
+
+	/* b depends on a (enqueued later) and goes first by priority. */
+	enqueue_quiet(change("b", 9, "[\"a\"]", NULL));
+	enqueue_quiet(change("c", 9, "[\"a\", \"b\"]", NULL));
+	got = lease(5, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
+	json_decref(got);
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	got = lease(5, 60000);
+	ck_assert_uint_eq(json_array_size(got), 1);
+	ck_assert_str_eq(field(got, 0, "id"), "a");
+	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
+	json_decref(got);
+	got = lease(5, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", token, NULL), 0);
+	got = lease(5, 60000);
+	ck_assert_uint_eq(json_array_size(got), 1);
+	ck_assert_str_eq(field(got, 0, "id"), "b");
+	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_ack_landed(q, "b", token, NULL), 0);
+	got = lease(5, 60000);
+	ck_assert_str_eq(field(got, 0, "id"), "c");
+	json_decref(got);
+	/* A dependency already landed does not block. */
+	enqueue_quiet(change("d", 0, "[\"a\"]", NULL));
+	got = lease(5, 60000);
+	ck_assert_str_eq(field(got, 0, "id"), "d");
+	json_decref(got);
+}
+END_TEST
+
+START_TEST(list_and_drop)
+{
+	json_t *got;
+	struct wf_queue_filter f = WF_QUEUE_FILTER_INIT;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	enqueue_quiet(change("b", 0, NULL, NULL));
+	ck_assert_int_eq(wf_queue_list(&got, q, NULL), 0);
+	ck_assert_uint_eq(json_array_size(got), 2);
+	ck_assert_str_eq(field(got, 0, "id"), "a");
+	ck_assert_ptr_null(json_object_get(json_array_get(got, 0), "payload"));
+	json_decref(got);
+	f.limit = 1;
+	f.target = "main";
+	ck_assert_int_eq(wf_queue_list(&got, q, &f), 0);
+	ck_assert_uint_eq(json_array_size(got), 1);
+	json_decref(got);
+	f.state = "bogus";
+	ck_assert_int_eq(wf_queue_list(&got, q, &f), WF_EINPUT);
+	ck_assert_int_eq(wf_queue_drop(q, "a"), 0);
+	ck_assert_int_eq(wf_queue_drop(q, "a"), WF_ENOTFOUND);
+	ck_assert_int_eq(wf_queue_show(&got, q, "a"), WF_ENOTFOUND);
+}
+END_TEST
+
+Suite *
+queue_suite(void)
+{
+	Suite *s = suite_create("queue");
+	TCase *tc = tcase_create("states");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, schema);
+	tcase_add_test(tc, not_a_queue);
+	tcase_add_test(tc, enqueue_idempotent);
+	tcase_add_test(tc, priority_then_fifo);
+	tcase_add_test(tc, stale_token_refused);
+	tcase_add_test(tc, expiry_and_reclaim);
+	tcase_add_test(tc, max_attempts_to_dead);
+	tcase_add_test(tc, backoff);
+	tcase_add_test(tc, depends_on_order);
+	tcase_add_test(tc, list_and_drop);
+	suite_add_tcase(s, tc);
+	return s;
+}
