@@ -1397,3 +1397,302 @@ out:
 		rollback(q);
 	return error;
 }
+
+/*
+ * Run `sql` (binding ?1 to `a` and ?2 to `b`) and put the first column
+ * of its first row in *out; *isnull says it was NULL or there was no
+ * row (may be NULL when that cannot happen or does not matter).
+ */
+static int
+query_int(int64_t *out, int *isnull, struct wf_queue *q, const char *sql,
+    int64_t a, int64_t b)
+{
+	sqlite3_stmt *st = NULL;
+	int error = 0, rc;
+
+	*out = 0;
+	if (isnull)
+		*isnull = 1;
+	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return db_error(q, rc, "cannot prepare a query");
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (isnull)
+			*isnull = sqlite3_column_type(st, 0) == SQLITE_NULL;
+		*out = sqlite3_column_int64(st, 0);
+	} else if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot run a query");
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+static int
+set_int(json_t *obj, const char *key, int64_t v)
+{
+	return json_object_set_new(obj, key, json_integer((json_int_t)v)) < 0 ?
+	    wf_error_oom() : 0;
+}
+
+static const char *const state_name[] = { "queued", "leased", "landed",
+	"failed", "dead" };
+
+#define NSTATES (sizeof(state_name) / sizeof(*state_name))
+
+int
+wf_queue_metrics(json_t **out, struct wf_queue *q)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *m = NULL, *depth = NULL, *x;
+	int64_t now = wf_queue_now(), v, leases, latency, landed, failed;
+	int error, rc, isnull;
+	size_t i;
+
+	*out = NULL;
+	if (!(m = json_object()) || !(depth = json_object()) ||
+	    json_object_set(m, "depth", depth) < 0) {
+		error = wf_error_oom();
+		goto out;
+	}
+	for (i = 0; i < NSTATES; i++)
+		if ((error = set_int(depth, state_name[i], 0)) < 0)
+			goto out;
+	/* One read transaction: every number is of the same moment. */
+	if ((error = exec(q, "BEGIN")) < 0)
+		goto out;
+	rc = sqlite3_prepare_v2(q->db, "SELECT state, count(*) FROM entries"
+	    " GROUP BY state", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot count entries");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((error = set_int(depth, (const char *)sqlite3_column_text(st,
+		    0), sqlite3_column_int64(st, 1))) < 0)
+			goto out;
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot count entries");
+		goto out;
+	}
+	if ((error = query_int(&v, NULL, q, "SELECT count(*) FROM entries"
+	    " WHERE state IN ('queued', 'failed') AND blocked > 0", 0, 0)) < 0 ||
+	    (error = set_int(m, "blocked", v)) < 0)
+		goto out;
+	if ((error = query_int(&v, &isnull, q, "SELECT min(created_at) FROM"
+	    " entries WHERE state = 'queued'", 0, 0)) < 0)
+		goto out;
+	if (json_object_set_new(m, "oldest_queued_age_ms", isnull ?
+	    json_null() : json_integer((json_int_t)(now - v))) < 0) {
+		error = wf_error_oom();
+		goto out;
+	}
+	/* Landings and failures from the audit log (its (to_state, at) index). */
+	if ((error = query_int(&landed, NULL, q, "SELECT count(*) FROM audit"
+	    " WHERE to_state = 'landed' AND at >= ?1", now - 3600000, 0)) < 0 ||
+	    (error = query_int(&failed, NULL, q, "SELECT (SELECT count(*) FROM"
+	    " audit WHERE to_state = 'failed' AND at >= ?1) + (SELECT count(*)"
+	    " FROM audit WHERE to_state = 'dead' AND at >= ?1)",
+	    now - 3600000, 0)) < 0 ||
+	    (error = set_int(m, "landed_last_hour", landed)) < 0 ||
+	    (error = set_int(m, "failed_last_hour", failed)) < 0)
+		goto out;
+	if ((error = query_int(&landed, NULL, q, "SELECT count(*) FROM audit"
+	    " WHERE to_state = 'landed' AND at >= ?1", now - 86400000, 0)) < 0 ||
+	    (error = query_int(&failed, NULL, q, "SELECT (SELECT count(*) FROM"
+	    " audit WHERE to_state = 'failed' AND at >= ?1) + (SELECT count(*)"
+	    " FROM audit WHERE to_state = 'dead' AND at >= ?1)",
+	    now - 86400000, 0)) < 0)
+		goto out;
+	if (json_object_set_new(m, "landed_per_hour_24h",
+	    json_real((double)landed / 24.0)) < 0 ||
+	    json_object_set_new(m, "failed_per_hour_24h",
+	    json_real((double)failed / 24.0)) < 0) {
+		error = wf_error_oom();
+		goto out;
+	}
+	/* Counters kept by lease() and commit(), across all processes. */
+	if ((error = query_int(&leases, NULL, q, "SELECT value FROM stats"
+	    " WHERE name = 'leases'", 0, 0)) < 0 ||
+	    (error = query_int(&latency, NULL, q, "SELECT value FROM stats"
+	    " WHERE name = 'lease_latency_ms'", 0, 0)) < 0 ||
+	    (error = query_int(&v, NULL, q, "SELECT value FROM stats"
+	    " WHERE name = 'busy_retries'", 0, 0)) < 0)
+		goto out;
+	x = leases > 0 ? json_real((double)latency / (double)leases) :
+	    json_null();
+	if (json_object_set_new(m, "leases", json_integer(leases)) < 0 ||
+	    json_object_set_new(m, "lease_latency_ms_mean", x) < 0 ||
+	    set_int(m, "busy_retries", v + (int64_t)(q->busy_retries -
+	    q->busy_flushed)) < 0) {
+		error = wf_error_oom();
+		goto out;
+	}
+	*out = m;
+	m = NULL;
+	error = 0;
+out:
+	sqlite3_finalize(st);
+	rollback(q);
+	json_decref(depth);
+	json_decref(m);
+	return error;
+}
+
+/* Append a check {"check", "ok", "value", "detail", "advice"}. */
+static int
+add_check(json_t *checks, const char *name, int ok, json_t *value,
+    const char *detail, const char *advice)
+{
+	json_t *c = json_pack("{s:s, s:b, s:o, s:s, s:s*}", "check", name,
+	    "ok", ok, "value", value ? value : json_null(), "detail", detail,
+	    "advice", ok ? NULL : advice);
+
+	if (!c || json_array_append_new(checks, c) < 0)
+		return wf_error_oom();
+	return 0;
+}
+
+int
+wf_queue_doctor(json_t **out, struct wf_queue *q,
+    const struct wf_queue_doctor_opts *opts)
+{
+	static const struct wf_queue_doctor_opts defaults =
+	    WF_QUEUE_DOCTOR_OPTS_INIT;
+	sqlite3_stmt *st = NULL;
+	json_t *report = NULL, *checks = NULL, *msgs = NULL;
+	int64_t now = wf_queue_now(), v, n;
+	char detail[512], *wal = NULL;
+	struct stat sb;
+	size_t problems = 0, len;
+	int error, rc, ok;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (!(checks = json_array()) || !(msgs = json_array())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = exec(q, "BEGIN")) < 0)
+		goto out;
+
+	if ((error = query_int(&v, NULL, q, "PRAGMA user_version", 0, 0)) < 0)
+		goto out;
+	ok = v == WF_QUEUE_SCHEMA_VERSION;
+	snprintf(detail, sizeof(detail), "schema version %lld (this wf "
+	    "writes %d)", (long long)v, WF_QUEUE_SCHEMA_VERSION);
+	problems += !ok;
+	if ((error = add_check(checks, "schema", ok, json_integer(v), detail,
+	    "open the queue with a wf of the same version; a newer schema "
+	    "needs a newer wf")) < 0)
+		goto out;
+
+	rc = sqlite3_prepare_v2(q->db, "PRAGMA integrity_check(20)", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot check integrity");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (json_array_append_new(msgs, text_json(st, 0)) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot check integrity");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	ok = json_array_size(msgs) == 1 && json_string_value(json_array_get(
+	    msgs, 0)) && strcmp(json_string_value(json_array_get(msgs, 0)),
+	    "ok") == 0;
+	problems += !ok;
+	snprintf(detail, sizeof(detail), "%s", ok ? "integrity_check ok" :
+	    "integrity_check found damage");
+	error = add_check(checks, "integrity", ok, msgs, detail, "stop all "
+	    "writers, copy the file away, then rebuild it: sqlite3 queue.db "
+	    ".recover | sqlite3 new.db; or restore from an archive");
+	msgs = NULL;
+	if (error < 0)
+		goto out;
+
+	len = strlen(q->path) + sizeof("-wal");
+	if (!(wal = malloc(len))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	snprintf(wal, len, "%s-wal", q->path);
+	v = stat(wal, &sb) == 0 ? (int64_t)sb.st_size : 0;
+	ok = v <= opts->wal_max_bytes;
+	problems += !ok;
+	snprintf(detail, sizeof(detail), "write-ahead log of %lld bytes "
+	    "(limit %lld)", (long long)v, (long long)opts->wal_max_bytes);
+	if ((error = add_check(checks, "wal_size", ok, json_integer(v), detail,
+	    "a long-lived reader keeps the log from being checkpointed: stop "
+	    "it, then run sqlite3 queue.db 'PRAGMA wal_checkpoint(TRUNCATE)'"))
+	    < 0)
+		goto out;
+
+	if ((error = query_int(&n, NULL, q, "SELECT count(*) FROM entries"
+	    " WHERE state = 'leased' AND lease_expires < ?1", now, 0)) < 0)
+		goto out;
+	ok = n == 0;
+	problems += !ok;
+	snprintf(detail, sizeof(detail), "%lld expired lease%s", (long long)n,
+	    n == 1 ? "" : "s");
+	if ((error = add_check(checks, "expired_leases", ok, json_integer(n),
+	    detail, "their workers died or hung: the next lease returns them "
+	    "to the queue, or run wf-queue reclaim now")) < 0)
+		goto out;
+
+	if ((error = query_int(&n, NULL, q, "SELECT count(*) FROM entries"
+	    " WHERE state IN ('queued', 'failed') AND blocked = 0 AND"
+	    " max(created_at, not_before) < ?1", now - opts->stuck_ms, 0)) < 0)
+		goto out;
+	ok = n == 0;
+	problems += !ok;
+	snprintf(detail, sizeof(detail), "%lld entr%s ready for over %lld s "
+	    "and not leased", (long long)n, n == 1 ? "y" : "ies",
+	    (long long)(opts->stuck_ms / 1000));
+	if ((error = add_check(checks, "stuck_ready", ok, json_integer(n),
+	    detail, "no worker leases their target: start one (wf-queue list "
+	    "--state queued shows the targets)")) < 0)
+		goto out;
+
+	/* Blocked for good: a dependency that is dead or was never queued. */
+	if ((error = query_int(&n, NULL, q, "SELECT count(DISTINCT e.qid) FROM"
+	    " entries e JOIN deps d ON d.qid = e.qid WHERE e.state IN"
+	    " ('queued', 'failed') AND e.blocked > 0 AND NOT EXISTS (SELECT 1"
+	    " FROM tombstones t WHERE t.id = d.dep_id AND t.state = 'landed')"
+	    " AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.id = d.dep_id"
+	    " AND x.state <> 'dead')", 0, 0)) < 0)
+		goto out;
+	ok = n == 0;
+	problems += !ok;
+	snprintf(detail, sizeof(detail), "%lld entr%s waiting on a dependency "
+	    "that is dead or not queued", (long long)n, n == 1 ? "y" : "ies");
+	if ((error = add_check(checks, "stuck_blocked", ok, json_integer(n),
+	    detail, "wf-queue show ID names the dependencies: enqueue the "
+	    "missing one, retry the dead one, or drop the waiting entry")) < 0)
+		goto out;
+
+	if (!(report = json_pack("{s:b, s:I, s:O}", "ok", problems == 0,
+	    "problems", (json_int_t)problems, "checks", checks))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	*out = report;
+	error = 0;
+out:
+	sqlite3_finalize(st);
+	rollback(q);
+	free(wal);
+	json_decref(checks);
+	json_decref(msgs);
+	return error;
+}

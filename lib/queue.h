@@ -154,6 +154,38 @@ int wf_queue_retry(struct wf_queue *q, const char *id);
  */
 int wf_queue_drop(struct wf_queue *q, const char *id);
 
+/*
+ * Numbers for monitoring, of one consistent moment, as a new object:
+ * {"depth": {"queued", "leased", "landed", "failed", "dead"},
+ *  "blocked" (waiting entries held back by dependencies),
+ *  "oldest_queued_age_ms" (null when none is queued),
+ *  "landed_last_hour", "failed_last_hour" (failures and deaths),
+ *  "landed_per_hour_24h", "failed_per_hour_24h" (averages of the day),
+ *  "leases", "lease_latency_ms_mean" (from ready to leased; null before
+ *  any lease), "busy_retries" (lock waits, all processes)}.
+ * Reads only; on error *out is NULL.
+ */
+int wf_queue_metrics(json_t **out, struct wf_queue *q);
+
+struct wf_queue_doctor_opts {
+	int64_t stuck_ms;	/* ready and not leased for this long (1 h) */
+	int64_t wal_max_bytes;	/* a larger WAL is a problem (64 MiB) */
+};
+
+#define WF_QUEUE_DOCTOR_OPTS_INIT { 3600000, 64 * 1024 * 1024 }
+
+/*
+ * Check the queue's health.  *out is a new object {"ok", "problems",
+ * "checks": [{"check", "ok", "value", "detail", "advice"}]} with the
+ * checks schema, integrity (PRAGMA integrity_check; value: its
+ * messages), wal_size, expired_leases, stuck_ready and stuck_blocked;
+ * "advice", present only on a failed check, says what to do.  A problem
+ * found is not an error: the function returns 0 with "ok" false.  Reads
+ * only; `opts` may be NULL for the defaults.
+ */
+int wf_queue_doctor(json_t **out, struct wf_queue *q,
+    const struct wf_queue_doctor_opts *opts);
+
 /* "SQLITE_BUSY retries" this handle waited out so far. */
 uint64_t wf_queue_busy_retries(const struct wf_queue *q);
 

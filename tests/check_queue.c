@@ -441,6 +441,192 @@ START_TEST(list_and_drop)
 }
 END_TEST
 
+static json_t *
+check_named(json_t *report, const char *name)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(report, "checks"), i, c)
+		if (strcmp(json_string_value(json_object_get(c, "check")),
+		    name) == 0)
+			return c;
+	ck_abort_msg("no check '%s'", name);
+	return NULL;
+}
+
+static json_int_t
+ival(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	ck_assert_msg(json_is_integer(v), "'%s' is not an integer", key);
+	return json_integer_value(v);
+}
+
+START_TEST(metrics_count)
+{
+	json_t *m, *got;
+	char t1[64], t2[64];
+
+	ck_assert_int_eq(wf_queue_metrics(&m, q), 0);
+	ck_assert_int_eq(ival(json_object_get(m, "depth"), "queued"), 0);
+	ck_assert_int_eq(ival(json_object_get(m, "depth"), "dead"), 0);
+	ck_assert(json_is_null(json_object_get(m, "oldest_queued_age_ms")));
+	ck_assert(json_is_null(json_object_get(m, "lease_latency_ms_mean")));
+	ck_assert_int_eq(ival(m, "busy_retries"), 0);
+	json_decref(m);
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	enqueue_quiet(change("b", 0, NULL, NULL));
+	enqueue_quiet(change("c", 0, NULL, NULL));
+	enqueue_quiet(change("d", 0, "[\"a\"]", NULL));
+	sleep_ms(5);
+	got = lease(2, 60000);
+	snprintf(t1, sizeof(t1), "%s", field(got, 0, "lease_token"));
+	snprintf(t2, sizeof(t2), "%s", field(got, 1, "lease_token"));
+	json_decref(got);
+	ck_assert_int_eq(wf_queue_ack_landed(q, "a", t1, NULL), 0);
+	ck_assert_int_eq(wf_queue_ack_failed(q, "b", t2, "boom"), 0);
+
+	ck_assert_int_eq(wf_queue_metrics(&m, q), 0);
+	got = json_object_get(m, "depth");
+	ck_assert_int_eq(ival(got, "queued"), 2);
+	ck_assert_int_eq(ival(got, "leased"), 0);
+	ck_assert_int_eq(ival(got, "landed"), 1);
+	ck_assert_int_eq(ival(got, "failed"), 1);
+	ck_assert_int_eq(ival(got, "dead"), 0);
+	/* d was blocked until a landed. */
+	ck_assert_int_eq(ival(m, "blocked"), 0);
+	ck_assert_int_ge(ival(m, "oldest_queued_age_ms"), 5);
+	ck_assert_int_eq(ival(m, "landed_last_hour"), 1);
+	ck_assert_int_eq(ival(m, "failed_last_hour"), 1);
+	ck_assert(json_real_value(json_object_get(m, "landed_per_hour_24h")) >
+	    0.04);
+	ck_assert_int_eq(ival(m, "leases"), 2);
+	ck_assert(json_real_value(json_object_get(m, "lease_latency_ms_mean"))
+	    >= 5.0);
+	json_decref(m);
+}
+END_TEST
+
+START_TEST(busy_is_counted)
+{
+	struct wf_queue_opts o = WF_QUEUE_OPTS_INIT;
+	sqlite3 *db;
+	json_t *m, *out;
+	struct wf_change *c;
+
+	wf_queue_free(q);
+	o.busy_timeout_ms = 50;
+	ck_assert_int_eq(wf_queue_open(&q, dbpath, &o), 0);
+	/* Another connection holds the write lock past the timeout. */
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	c = change("a", 0, NULL, NULL);
+	ck_assert_int_eq(wf_queue_enqueue(&out, NULL, q, &c, 1, 0), WF_EBUSY);
+	ck_assert_ptr_null(out);
+	ck_assert_uint_gt(wf_queue_busy_retries(q), 0);
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	/* The queue is unchanged; the waits are counted. */
+	ck_assert_int_eq(wf_queue_show(&out, q, "a"), WF_ENOTFOUND);
+	ck_assert_int_eq(wf_queue_metrics(&m, q), 0);
+	ck_assert_int_eq(ival(m, "busy_retries"),
+	    (json_int_t)wf_queue_busy_retries(q));
+	json_decref(m);
+	/* ... and written down with the next transaction. */
+	ck_assert_int_eq(wf_queue_enqueue(&out, NULL, q, &c, 1, 0), 0);
+	json_decref(out);
+	wf_change_free(c);
+	wf_queue_free(q);
+	ck_assert_int_eq(wf_queue_open(&q, dbpath, NULL), 0);
+	ck_assert_int_eq(wf_queue_metrics(&m, q), 0);
+	ck_assert_int_gt(ival(m, "busy_retries"), 0);
+	json_decref(m);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(doctor_healthy)
+{
+	struct wf_queue_doctor_opts o = WF_QUEUE_DOCTOR_OPTS_INIT;
+	json_t *r, *c;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	ck_assert_int_eq(wf_queue_doctor(&r, q, &o), 0);
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	ck_assert_int_eq(ival(r, "problems"), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "checks")), 6);
+	c = check_named(r, "schema");
+	ck_assert_int_eq(ival(c, "value"), WF_QUEUE_SCHEMA_VERSION);
+	c = check_named(r, "integrity");
+	ck_assert(json_is_true(json_object_get(c, "ok")));
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(c,
+	    "value"), 0)), "ok");
+	ck_assert_ptr_null(json_object_get(c, "advice"));
+	c = check_named(r, "wal_size");
+	ck_assert_int_gt(ival(c, "value"), 0);
+	json_decref(r);
+	/* A tiny WAL limit makes the log a problem. */
+	o.wal_max_bytes = 1;
+	ck_assert_int_eq(wf_queue_doctor(&r, q, &o), 0);
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	c = check_named(r, "wal_size");
+	ck_assert(json_is_false(json_object_get(c, "ok")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(c,
+	    "advice")), "wal_checkpoint"));
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(doctor_problems)
+{
+	struct wf_queue_doctor_opts o = WF_QUEUE_DOCTOR_OPTS_INIT;
+	json_t *r, *c, *got;
+	size_t n;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	enqueue_quiet(change("b", 0, NULL, NULL));
+	enqueue_quiet(change("w", 0, "[\"nowhere\"]", NULL));
+	got = lease(1, 1);
+	json_decref(got);
+	sleep_ms(20);
+	o.stuck_ms = 10;
+	ck_assert_int_eq(wf_queue_doctor(&r, q, &o), 0);
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	ck_assert_int_eq(ival(r, "problems"), 3);
+	c = check_named(r, "expired_leases");
+	ck_assert_int_eq(ival(c, "value"), 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(c,
+	    "advice")), "wf-queue reclaim"));
+	c = check_named(r, "stuck_ready");
+	ck_assert_int_eq(ival(c, "value"), 1);
+	ck_assert_ptr_nonnull(json_object_get(c, "advice"));
+	c = check_named(r, "stuck_blocked");
+	ck_assert_int_eq(ival(c, "value"), 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(c,
+	    "detail")), "1 entry waiting on a dependency"));
+	json_decref(r);
+	/* Following the advice clears the lease problem. */
+	ck_assert_int_eq(wf_queue_reclaim(&n, q), 0);
+	ck_assert_uint_eq(n, 1);
+	o.stuck_ms = 3600000;
+	ck_assert_int_eq(wf_queue_doctor(&r, q, &o), 0);
+	ck_assert_int_eq(ival(r, "problems"), 1);
+	ck_assert(json_is_true(json_object_get(check_named(r,
+	    "expired_leases"), "ok")));
+	json_decref(r);
+	/* A dependency that is dead blocks for good too. */
+	ck_assert_int_eq(wf_queue_drop(q, "w"), 0);
+	enqueue_quiet(change("v", 0, "[\"a\"]", NULL));
+	ck_assert_int_eq(wf_queue_doctor(&r, q, &o), 0);
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+}
+END_TEST
+
 Suite *
 queue_suite(void)
 {
@@ -458,6 +644,14 @@ queue_suite(void)
 	tcase_add_test(tc, backoff);
 	tcase_add_test(tc, depends_on_order);
 	tcase_add_test(tc, list_and_drop);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("health");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, metrics_count);
+	tcase_add_test(tc, busy_is_counted);
+	tcase_add_test(tc, doctor_healthy);
+	tcase_add_test(tc, doctor_problems);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 
 tools=$(cd "$WF_BIN" && ls wf-* 2>/dev/null)
+# Tools whose first operand is a command (wf-queue list), not a file.
+subcommand_tools="wf-queue"
 
 test_expect_success 'the tools are built' '
 	test -n "$tools"
@@ -28,10 +30,22 @@ for t in $tools; do
 		test_grep "^$t: " err
 	'
 
+	case " $subcommand_tools " in
+	*" $t "*)
+		# Its first operand is a command, not a file.
+		test_expect_success "$t rejects an unknown command with exit 2" '
+			test_expect_code 2 $t no-such-file.json </dev/null >out 2>err &&
+			test ! -s out &&
+			test_grep "^$t: error: unknown command .no-such-file.json.$" err
+		'
+		;;
+	*)
 	test_expect_success "$t reports a missing input file with exit 4" '
 		test_expect_code 4 $t no-such-file.json </dev/null >out 2>err &&
 		test_grep "^$t: error: cannot open .no-such-file.json.: No such file or directory$" err
 	'
+		;;
+	esac
 
 	test_expect_success "$t has a man page that renders without warnings" '
 		test -f "$WF_SRC/man/$t.1" &&
