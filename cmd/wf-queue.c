@@ -37,15 +37,21 @@ static const char usage[] =
 "                       check the queue's health and say what to do\n"
 "                       about each problem; exit status 1 on a problem\n"
 "  reclaim              return expired leases to the queue now\n"
+"  archive --older-than DURATION --to FILE\n"
+"                       move the landed and dead entries finished\n"
+"                       DURATION ago or earlier, with their audit log,\n"
+"                       into FILE, a new .tar.gz of JSON Lines\n"
+"  restore FILE         bring the entries of an archive back\n"
 "\n"
 "Worker commands (for scripts and hooks that land changes):\n"
 "  lease --target T [--max N] [--owner NAME] [--for DURATION]\n"
 "                       lease up to N (1) ready entries of T for\n"
 "                       DURATION (5m); one entry per line, with its\n"
 "                       lease_token and payload; none: exit status 1\n"
-"  ack ID TOKEN [--failed [--error TEXT]]\n"
-"                       the leased entry landed, or failed (retried\n"
-"                       after a backoff until it is dead)\n"
+"  ack ID TOKEN [ID TOKEN...] [--failed [--error TEXT]]\n"
+"                       the leased entries landed, or failed (retried\n"
+"                       after a backoff until dead); each is acked on\n"
+"                       its own, and a refused one does not stop the rest\n"
 "  extend ID TOKEN [--for DURATION]\n"
 "                       extend a lease\n"
 "\n"
@@ -67,6 +73,9 @@ static const char usage[] =
 "                       (default 1h)\n"
 "  --failed             ack a failure, not a landing\n"
 "  --error TEXT         why it failed (implies --failed)\n"
+"  --older-than DURATION\n"
+"                       archive: finished at least this long ago\n"
+"  --to FILE            archive: the archive to create (never replaced)\n"
 "  --pretty             indent the JSON output\n"
 "  --help               show this help and exit\n"
 "  --version            show the version and exit\n"
@@ -86,7 +95,9 @@ enum {
 	OPT_FOR,
 	OPT_FAILED,
 	OPT_ERROR,
-	OPT_STUCK
+	OPT_STUCK,
+	OPT_OLDER_THAN,
+	OPT_TO
 };
 
 static const struct option longopts[] = {
@@ -105,6 +116,8 @@ static const struct option longopts[] = {
 	{ "failed", no_argument, NULL, OPT_FAILED },
 	{ "error", required_argument, NULL, OPT_ERROR },
 	{ "stuck", required_argument, NULL, OPT_STUCK },
+	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
+	{ "to", required_argument, NULL, OPT_TO },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -120,7 +133,9 @@ enum {
 	HAS_FOR = 1 << 7,
 	HAS_FAILED = 1 << 8,
 	HAS_ERROR = 1 << 9,
-	HAS_STUCK = 1 << 10
+	HAS_STUCK = 1 << 10,
+	HAS_OLDER_THAN = 1 << 11,
+	HAS_TO = 1 << 12
 };
 
 struct run {
@@ -135,6 +150,8 @@ struct run {
 	int failed;
 	const char *why;
 	int64_t stuck_ms;
+	int64_t older_than_ms;
+	const char *to;
 	int code;		/* exit code for a negative answer */
 	char **args;
 	int nargs;
@@ -662,17 +679,31 @@ out:
 static int
 cmd_ack(struct run *run)
 {
-	int error;
+	int i, error, first = 0;
 
-	if (run->failed)
-		error = wf_queue_ack_failed(run->q, run->args[0], run->args[1],
-		    run->why);
-	else
-		error = wf_queue_ack_landed(run->q, run->args[0], run->args[1],
-		    NULL);
-	if (error < 0)
-		return error;
-	return write_entry(run, run->args[0]);
+	/* Each pair in its own transaction, as separate calls would be. */
+	for (i = 0; i + 1 < run->nargs; i += 2) {
+		if (run->failed)
+			error = wf_queue_ack_failed(run->q, run->args[i],
+			    run->args[i + 1], run->why);
+		else
+			error = wf_queue_ack_landed(run->q, run->args[i],
+			    run->args[i + 1], NULL);
+		if (error == 0)
+			error = write_entry(run, run->args[i]);
+		if (error == WF_EOS || error == WF_ENOMEM)
+			return error;
+		if (error < 0) {
+			wf_cmd_error("%s", wf_error_last());
+			if (!first)
+				first = error;
+		}
+	}
+	if (first == WF_ENOTFOUND)
+		run->code = WF_EXIT_NO;
+	else if (first < 0)
+		run->code = wf_cmd_exit_code(first);
+	return 0;
 }
 
 static int
@@ -684,6 +715,39 @@ cmd_extend(struct run *run)
 	    run->for_ms ? run->for_ms : 300000)) < 0)
 		return error;
 	return write_entry(run, run->args[0]);
+}
+
+static int
+cmd_archive(struct run *run)
+{
+	json_t *r = NULL;
+	int error;
+
+	if ((error = wf_queue_archive(&r, run->q, run->to,
+	    run->older_than_ms)) < 0)
+		return error;
+	error = run->text ? write_line("archived %lld entr%s (%lld audit "
+	    "rows) finished before %s to %s\n", num(r, "entries"),
+	    num(r, "entries") == 1 ? "y" : "ies", num(r, "audit"),
+	    str(r, "cutoff"), str(r, "archive")) : wf_cmd_write_json(r);
+	json_decref(r);
+	return error;
+}
+
+static int
+cmd_restore(struct run *run)
+{
+	json_t *r = NULL;
+	int error;
+
+	if ((error = wf_queue_restore(&r, run->q, run->args[0])) < 0)
+		return error;
+	error = run->text ? write_line("restored %lld entr%s (%lld audit "
+	    "rows) from %s\n", num(r, "entries"), num(r, "entries") == 1 ?
+	    "y" : "ies", num(r, "audit"), str(r, "archive")) :
+	    wf_cmd_write_json(r);
+	json_decref(r);
+	return error;
 }
 
 static const struct command commands[] = {
@@ -700,12 +764,16 @@ static const struct command commands[] = {
 	    HAS_TARGET },
 	{ "ack", cmd_ack, 2, HAS_FAILED | HAS_ERROR, 0 },
 	{ "extend", cmd_extend, 2, HAS_FOR, 0 },
+	{ "archive", cmd_archive, 0, HAS_OLDER_THAN | HAS_TO,
+	    HAS_OLDER_THAN | HAS_TO },
+	{ "restore", cmd_restore, 1, 0, 0 },
 	{ NULL, NULL, 0, 0, 0 }
 };
 
 static const char *const option_name[] = {
 	"--state", "--target", "--since", "--limit", "--payload", "--max",
-	"--owner", "--for", "--failed", "--error", "--stuck"
+	"--owner", "--for", "--failed", "--error", "--stuck", "--older-than",
+	"--to"
 };
 
 static int
@@ -820,6 +888,18 @@ main(int argc, char **argv)
 				    "for --stuck", optarg);
 			run.given |= HAS_STUCK;
 			break;
+		case OPT_OLDER_THAN:
+			if (parse_duration(&run.older_than_ms, optarg) < 0)
+				return wf_cmd_usage_error("invalid duration '%s' "
+				    "for --older-than", optarg);
+			run.given |= HAS_OLDER_THAN;
+			break;
+		case OPT_TO:
+			if (!*optarg)
+				return wf_cmd_usage_error("--to is empty");
+			run.to = optarg;
+			run.given |= HAS_TO;
+			break;
 		case OPT_FAILED:
 			run.failed = 1;
 			run.given |= HAS_FAILED;
@@ -869,10 +949,12 @@ main(int argc, char **argv)
 		else if ((cmd->required & ~run.given) & (1u << bit))
 			return wf_cmd_usage_error("'%s' needs %s", cmd->name,
 			    option_name[bit]);
-	if (argc - 1 != cmd->nargs)
+	if (cmd->fn == cmd_ack ? argc - 1 < 2 || (argc - 1) % 2 != 0 :
+	    argc - 1 != cmd->nargs)
 		return wf_cmd_usage_error("'%s' takes %s", cmd->name,
-		    cmd->nargs == 0 ? "no operands" : cmd->nargs == 1 ?
-		    "an ID" : "an ID and a lease token");
+		    cmd->nargs == 0 ? "no operands" : cmd->fn == cmd_restore ?
+		    "an archive FILE" : cmd->nargs == 1 ? "an ID" :
+		    "an ID and a lease token");
 	run.args = argv + 1;
 	run.nargs = argc - 1;
 	if ((error = open_queue(&run.q, db, repo_dir)) < 0)

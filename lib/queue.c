@@ -12,6 +12,7 @@
 #include "error.h"
 #include "hash.h"
 #include "queue.h"
+#include "tarball.h"
 
 /*
  * Forward migrations: migration[i] takes the schema from version i to
@@ -1694,5 +1695,699 @@ out:
 	free(wal);
 	json_decref(checks);
 	json_decref(msgs);
+	return error;
+}
+
+/*
+ * Archival.  The archive's lines are the rows as stored: every column by
+ * name, text as JSON strings (payload, paths and detail are the stored
+ * JSON texts, kept as strings so they come back byte for byte),
+ * integers as numbers, NULL as null.
+ */
+struct column {
+	const char *name;
+	int type;		/* SQLITE_INTEGER or SQLITE_TEXT */
+	int nullable;
+};
+
+static const struct column entry_col[] = {
+	{ "qid", SQLITE_INTEGER, 0 }, { "id", SQLITE_TEXT, 0 },
+	{ "target", SQLITE_TEXT, 0 }, { "kind", SQLITE_TEXT, 0 },
+	{ "hash", SQLITE_TEXT, 0 }, { "payload", SQLITE_TEXT, 0 },
+	{ "paths", SQLITE_TEXT, 0 }, { "priority", SQLITE_INTEGER, 0 },
+	{ "state", SQLITE_TEXT, 0 }, { "blocked", SQLITE_INTEGER, 0 },
+	{ "attempts", SQLITE_INTEGER, 0 },
+	{ "max_attempts", SQLITE_INTEGER, 0 },
+	{ "not_before", SQLITE_INTEGER, 0 },
+	{ "lease_owner", SQLITE_TEXT, 1 }, { "lease_token", SQLITE_TEXT, 1 },
+	{ "lease_expires", SQLITE_INTEGER, 1 },
+	{ "leased_at", SQLITE_INTEGER, 1 },
+	{ "created_at", SQLITE_INTEGER, 0 },
+	{ "updated_at", SQLITE_INTEGER, 0 },
+	{ "finished_at", SQLITE_INTEGER, 1 },
+	{ "last_error", SQLITE_TEXT, 1 },
+	{ NULL, 0, 0 }
+};
+
+static const struct column audit_col[] = {
+	{ "seq", SQLITE_INTEGER, 0 }, { "qid", SQLITE_INTEGER, 0 },
+	{ "entry_id", SQLITE_TEXT, 0 }, { "at", SQLITE_INTEGER, 0 },
+	{ "from_state", SQLITE_TEXT, 1 }, { "to_state", SQLITE_TEXT, 1 },
+	{ "detail", SQLITE_TEXT, 0 },
+	{ NULL, 0, 0 }
+};
+
+#define ARCHIVE_FORMAT "wf-queue-archive"
+#define ARCHIVE_VERSION 1
+
+/* What is archived: finished before the cutoff ?1. */
+#define ARCHIVABLE "state IN ('landed', 'dead') AND" \
+	" coalesce(finished_at, updated_at) <= ?1"
+
+/* The row of `st` (columns as `cols`, then extra ones) as a JSON object. */
+static int
+row_object(json_t **out, struct wf_queue *q, sqlite3_stmt *st,
+    const struct column *cols)
+{
+	json_t *v, *x;
+	int i;
+
+	*out = NULL;
+	if (!(v = json_object()))
+		return wf_error_oom();
+	for (i = 0; cols[i].name; i++) {
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_NULL:
+			x = json_null();
+			break;
+		case SQLITE_INTEGER:
+			x = json_integer(sqlite3_column_int64(st, i));
+			break;
+		case SQLITE_TEXT:
+			x = json_stringn((const char *)sqlite3_column_text(st, i),
+			    (size_t)sqlite3_column_bytes(st, i));
+			if (!x) {
+				json_decref(v);
+				return wf_error_set(WF_EINPUT, "queue '%s': column "
+				    "%s is not UTF-8", q->path, cols[i].name);
+			}
+			break;
+		default:
+			json_decref(v);
+			return wf_error_set(WF_EINPUT, "queue '%s': column %s "
+			    "has an unexpected type", q->path, cols[i].name);
+		}
+		if (!x || json_object_set_new(v, cols[i].name, x) < 0) {
+			json_decref(v);
+			return wf_error_oom();
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+/* SELECT of `cols` FROM `table` WHERE `where`, into buf. */
+static void
+select_sql(char *buf, size_t size, const struct column *cols,
+    const char *table, const char *where)
+{
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(buf, size, "SELECT ");
+	for (i = 0; cols[i].name && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "",
+		    cols[i].name);
+	if (n < size)
+		snprintf(buf + n, size - n, " FROM %s WHERE %s", table, where);
+}
+
+static int
+append_json(struct wf_tarball *t, const char *stream, json_t *v)
+{
+	char *s;
+	int error;
+
+	if (!(s = json_dumps(v, JSON_COMPACT)))
+		return wf_error_oom();
+	error = wf_tarball_append(t, stream, s, strlen(s));
+	free(s);
+	return error;
+}
+
+/* Write the archivable entries (with depends_on) to the tarball. */
+static int
+archive_entries(struct wf_queue *q, struct wf_tarball *t, int64_t cutoff)
+{
+	sqlite3_stmt *st = NULL, *dep = NULL;
+	json_t *v = NULL, *deps;
+	char sql[1024];
+	int error, rc;
+
+	select_sql(sql, sizeof(sql), entry_col, "entries",
+	    ARCHIVABLE " ORDER BY qid");
+	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_prepare_v2(q->db, "SELECT dep_id FROM deps WHERE"
+	    " qid = ?1 ORDER BY dep_id", -1, &dep, NULL)) != SQLITE_OK) {
+		error = db_error(q, rc, "cannot read entries to archive");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, cutoff);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((error = row_object(&v, q, st, entry_col)) < 0)
+			goto out;
+		if (!(deps = json_array()) ||
+		    json_object_set_new(v, "depends_on", deps) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+		sqlite3_reset(dep);
+		sqlite3_bind_int64(dep, 1, sqlite3_column_int64(st, 0));
+		while ((rc = sqlite3_step(dep)) == SQLITE_ROW)
+			if (json_array_append_new(deps, json_string((const char *)
+			    sqlite3_column_text(dep, 0))) < 0) {
+				error = wf_error_oom();
+				goto out;
+			}
+		if (rc != SQLITE_DONE) {
+			error = db_error(q, rc, "cannot read dependencies");
+			goto out;
+		}
+		if ((error = append_json(t, "entries", v)) < 0)
+			goto out;
+		json_decref(v);
+		v = NULL;
+	}
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot read entries to archive");
+		goto out;
+	}
+	error = 0;
+out:
+	json_decref(v);
+	sqlite3_finalize(st);
+	sqlite3_finalize(dep);
+	return error;
+}
+
+/* Write the audit rows of the archivable entries to the tarball. */
+static int
+archive_audit(struct wf_queue *q, struct wf_tarball *t, int64_t cutoff)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *v = NULL;
+	char sql[1024];
+	int error, rc;
+
+	select_sql(sql, sizeof(sql), audit_col, "audit", "qid IN (SELECT qid"
+	    " FROM entries WHERE " ARCHIVABLE ") ORDER BY seq");
+	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		error = db_error(q, rc, "cannot read the audit log");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, cutoff);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((error = row_object(&v, q, st, audit_col)) < 0 ||
+		    (error = append_json(t, "audit", v)) < 0)
+			goto out;
+		json_decref(v);
+		v = NULL;
+	}
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot read the audit log");
+		goto out;
+	}
+	error = 0;
+out:
+	json_decref(v);
+	sqlite3_finalize(st);
+	return error;
+}
+
+/* Run `sql` with ?1 bound to `a` and ?2 to `b`, for its effect. */
+static int
+exec_bound(struct wf_queue *q, const char *sql, int64_t a, int64_t b)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return db_error(q, rc, "cannot prepare a statement");
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	error = step_done(q, st, sql);
+	sqlite3_finalize(st);
+	return error;
+}
+
+int
+wf_queue_archive(json_t **out, struct wf_queue *q, const char *path,
+    int64_t older_than_ms)
+{
+	struct wf_tarball *t = NULL;
+	json_t *manifest = NULL, *report = NULL;
+	int64_t now = wf_queue_now(), cutoff, nentries, naudit;
+	char when[80], cut[80], *s = NULL, *line = NULL;
+	int error;
+
+	if (out)
+		*out = NULL;
+	if (older_than_ms < 0)
+		return wf_error_set(WF_EINPUT, "a negative age to archive");
+	cutoff = now - older_than_ms;
+	if ((error = wf_tarball_create(&t, path)) < 0)
+		return error;
+	/* The write lock is held from the first read to the commit. */
+	if ((error = begin(q)) < 0)
+		goto out;
+	if ((error = query_int(&nentries, NULL, q, "SELECT count(*) FROM"
+	    " entries WHERE " ARCHIVABLE, cutoff, 0)) < 0 ||
+	    (error = query_int(&naudit, NULL, q, "SELECT count(*) FROM audit"
+	    " WHERE qid IN (SELECT qid FROM entries WHERE " ARCHIVABLE ")",
+	    cutoff, 0)) < 0)
+		goto out;
+	fmt_time(when, now);
+	fmt_time(cut, cutoff);
+	if (!(manifest = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:I, s:I}",
+	    "format", ARCHIVE_FORMAT, "version", ARCHIVE_VERSION, "schema",
+	    WF_QUEUE_SCHEMA_VERSION, "created_at", when, "created_by",
+	    q->actor, "cutoff", cut, "entries", (json_int_t)nentries,
+	    "audit", (json_int_t)naudit)) ||
+	    !(line = json_dumps(manifest, JSON_COMPACT)) ||
+	    !(s = malloc(strlen(line) + 2))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	/* One line with its newline, like the other members. */
+	snprintf(s, strlen(line) + 2, "%s\n", line);
+	if ((error = wf_tarball_add(t, "manifest.json", s, strlen(s))) < 0)
+		goto out;
+	if ((error = archive_entries(q, t, cutoff)) < 0 ||
+	    (error = archive_audit(q, t, cutoff)) < 0 ||
+	    (error = wf_tarball_finish(t)) < 0)
+		goto out;
+	/* The archive is complete and synced: now the deletion. */
+	if ((error = exec_bound(q, "INSERT OR REPLACE INTO tombstones (id,"
+	    " hash, state, archived_at) SELECT id, hash, state, ?2 FROM"
+	    " entries WHERE " ARCHIVABLE, cutoff, now)) < 0 ||
+	    (error = exec_bound(q, "DELETE FROM audit WHERE qid IN (SELECT"
+	    " qid FROM entries WHERE " ARCHIVABLE ")", cutoff, 0)) < 0 ||
+	    (error = exec_bound(q, "DELETE FROM entries WHERE " ARCHIVABLE,
+	    cutoff, 0)) < 0)
+		goto out;
+	if (out && !(report = json_pack("{s:s, s:I, s:I, s:s}", "archive",
+	    path, "entries", (json_int_t)nentries, "audit",
+	    (json_int_t)naudit, "cutoff", cut))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	/*
+	 * Publish, then commit: a crash in between leaves the entries both
+	 * in the queue and in the archive, never in neither.
+	 */
+	if ((error = wf_tarball_publish(t)) < 0)
+		goto out;
+	if ((error = commit(q)) < 0)
+		wf_error_prefix(error, "archive '%s' is written but the queue "
+		    "still holds its entries", path);
+	if (error == 0 && out) {
+		*out = report;
+		report = NULL;
+	}
+out:
+	if (error < 0)
+		rollback(q);
+	wf_tarball_free(t);
+	json_decref(manifest);
+	json_decref(report);
+	free(line);
+	free(s);
+	return error;
+}
+
+struct restore {
+	struct wf_queue *q;
+	const char *path;
+	int stage;		/* 0 before the manifest, 1 entries, 2 audit */
+	int renumber_entries, renumber_audit;
+	int64_t want_entries, want_audit, nentries, naudit, last_seq;
+	sqlite3_stmt *find, *entry, *dep, *untomb, *reblock, *map_put,
+	    *map_get, *owner, *qid_used, *seq_used, *audit;
+};
+
+static const char *const restore_sql[] = {
+	"SELECT 1 FROM entries WHERE id = ?1",
+	"INSERT INTO entries (qid, id, target, kind, hash, payload, paths,"
+	" priority, state, blocked, attempts, max_attempts, not_before,"
+	" lease_owner, lease_token, lease_expires, leased_at, created_at,"
+	" updated_at, finished_at, last_error) VALUES (?1, ?2, ?3, ?4, ?5,"
+	" ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+	" ?20, ?21)",
+	"INSERT INTO deps (qid, dep_id) VALUES (?1, ?2)",
+	"DELETE FROM tombstones WHERE id = ?1",
+	/* Entries waiting on a restored id count their dependencies anew. */
+	"UPDATE entries SET blocked = (SELECT count(*) FROM deps d WHERE"
+	" d.qid = entries.qid AND NOT EXISTS (SELECT 1 FROM entries e WHERE"
+	" e.id = d.dep_id AND e.state = 'landed') AND NOT EXISTS (SELECT 1"
+	" FROM tombstones t WHERE t.id = d.dep_id AND t.state = 'landed'))"
+	" WHERE state IN ('queued', 'failed') AND qid IN (SELECT qid FROM"
+	" deps WHERE dep_id = ?1)",
+	"INSERT INTO temp.wf_restored (old, new) VALUES (?1, ?2)",
+	"SELECT new FROM temp.wf_restored WHERE old = ?1",
+	"SELECT 1 FROM entries WHERE qid = ?1 AND id = ?2",
+	"SELECT 1 FROM entries WHERE qid = ?1",
+	"SELECT 1 FROM audit WHERE seq = ?1",
+	"INSERT INTO audit (seq, qid, entry_id, at, from_state, to_state,"
+	" detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+};
+
+#define NRESTORE_SQL (sizeof(restore_sql) / sizeof(*restore_sql))
+
+static sqlite3_stmt **
+restore_stmt(struct restore *r, size_t i)
+{
+	sqlite3_stmt **all[] = { &r->find, &r->entry, &r->dep, &r->untomb,
+	    &r->reblock, &r->map_put, &r->map_get, &r->owner, &r->qid_used,
+	    &r->seq_used, &r->audit };
+
+	return all[i];
+}
+
+/* Check that `v` has exactly the keys of `cols` (and `extra`), typed. */
+static int
+check_row(struct restore *r, const char *member, size_t lineno,
+    const json_t *v, const struct column *cols, const char *extra)
+{
+	const char *key;
+	json_t *x;
+	int i, found;
+
+	if (!json_is_object(v))
+		return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: expected "
+		    "an object", r->path, member, lineno);
+	for (i = 0; cols[i].name; i++) {
+		if (!(x = json_object_get(v, cols[i].name)))
+			return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: "
+			    ".%s is missing", r->path, member, lineno,
+			    cols[i].name);
+		if (json_is_null(x) ? !cols[i].nullable :
+		    cols[i].type == SQLITE_INTEGER ? !json_is_integer(x) :
+		    !json_is_string(x))
+			return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: "
+			    ".%s: expected %s", r->path, member, lineno,
+			    cols[i].name, cols[i].type == SQLITE_INTEGER ?
+			    "an integer" : "a string");
+	}
+	json_object_foreach((json_t *)v, key, x) {
+		found = extra && strcmp(key, extra) == 0;
+		for (i = 0; !found && cols[i].name; i++)
+			found = strcmp(key, cols[i].name) == 0;
+		if (!found)
+			return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: "
+			    "unknown key '%s'", r->path, member, lineno, key);
+	}
+	return 0;
+}
+
+static void
+bind_json(sqlite3_stmt *st, int i, const json_t *x)
+{
+	if (json_is_integer(x))
+		sqlite3_bind_int64(st, i, json_integer_value(x));
+	else if (json_is_string(x))
+		sqlite3_bind_text(st, i, json_string_value(x),
+		    (int)json_string_length(x), SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Run a restore statement for its effect or its first row. */
+static int
+restore_step(int *row, struct restore *r, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (row)
+		*row = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(r->q, rc, "cannot restore");
+	return 0;
+}
+
+static int
+restore_manifest(struct restore *r, const json_t *v)
+{
+	const char *format = NULL;
+	json_int_t version = 0, schema = 0, entries = 0, audit_rows = 0;
+	json_error_t jerr;
+
+	if (json_unpack_ex((json_t *)v, &jerr, 0, "{s:s, s:I, s:I, s:I, s:I}",
+	    "format", &format, "version", &version, "schema", &schema,
+	    "entries", &entries, "audit", &audit_rows) < 0 ||
+	    strcmp(format, ARCHIVE_FORMAT) != 0)
+		return wf_error_set(WF_EINPUT, "'%s' is not a wf queue archive",
+		    r->path);
+	if (version != ARCHIVE_VERSION || schema < 1 ||
+	    schema > WF_QUEUE_SCHEMA_VERSION)
+		return wf_error_set(WF_EINPUT, "archive '%s' has version %lld "
+		    "and schema %lld; this wf reads version %d and schema %d or "
+		    "older", r->path, (long long)version, (long long)schema,
+		    ARCHIVE_VERSION, WF_QUEUE_SCHEMA_VERSION);
+	r->want_entries = entries;
+	r->want_audit = audit_rows;
+	return 0;
+}
+
+static int
+restore_entry(struct restore *r, const char *member, size_t lineno,
+    const json_t *v)
+{
+	const char *id, *state;
+	const json_t *deps = json_object_get(v, "depends_on"), *x;
+	int64_t old, qid;
+	size_t i;
+	int error, row;
+
+	if ((error = check_row(r, member, lineno, v, entry_col,
+	    "depends_on")) < 0)
+		return error;
+	id = json_string_value(json_object_get(v, "id"));
+	state = json_string_value(json_object_get(v, "state"));
+	old = json_integer_value(json_object_get(v, "qid"));
+	if (strcmp(state, "landed") != 0 && strcmp(state, "dead") != 0)
+		return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: entry "
+		    "'%s' is %s: only landed and dead entries are archived",
+		    r->path, member, lineno, id, state);
+	if (!json_is_array(deps))
+		return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: "
+		    ".depends_on: expected an array", r->path, member, lineno);
+	json_array_foreach(deps, i, x)
+		if (!json_is_string(x))
+			return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: "
+			    ".depends_on[%zu]: expected a string", r->path,
+			    member, lineno, i);
+	sqlite3_reset(r->find);
+	sqlite3_bind_text(r->find, 1, id, -1, SQLITE_STATIC);
+	if ((error = restore_step(&row, r, r->find)) < 0)
+		return error;
+	if (row)
+		return wf_error_set(WF_ECONFLICT, "archive '%s': entry '%s' is "
+		    "in the queue already", r->path, id);
+	/* Keep the queue id unless it is taken; from then on, take new ones
+	 * so the restored entries keep their order. */
+	if (!r->renumber_entries) {
+		sqlite3_reset(r->qid_used);
+		sqlite3_bind_int64(r->qid_used, 1, old);
+		if ((error = restore_step(&row, r, r->qid_used)) < 0)
+			return error;
+		r->renumber_entries = row;
+	}
+	sqlite3_reset(r->entry);
+	for (i = 0; entry_col[i].name; i++)
+		bind_json(r->entry, (int)i + 1, json_object_get(v,
+		    entry_col[i].name));
+	if (r->renumber_entries)
+		sqlite3_bind_null(r->entry, 1);
+	if ((error = restore_step(NULL, r, r->entry)) < 0)
+		return error;
+	qid = sqlite3_last_insert_rowid(r->q->db);
+	sqlite3_reset(r->map_put);
+	sqlite3_bind_int64(r->map_put, 1, old);
+	sqlite3_bind_int64(r->map_put, 2, qid);
+	if ((error = restore_step(NULL, r, r->map_put)) < 0) {
+		if (sqlite3_errcode(r->q->db) == SQLITE_CONSTRAINT)
+			error = wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: "
+			    "queue id %lld twice", r->path, member, lineno,
+			    (long long)old);
+		return error;
+	}
+	json_array_foreach(deps, i, x) {
+		sqlite3_reset(r->dep);
+		sqlite3_bind_int64(r->dep, 1, qid);
+		sqlite3_bind_text(r->dep, 2, json_string_value(x), -1,
+		    SQLITE_STATIC);
+		if ((error = restore_step(NULL, r, r->dep)) < 0)
+			return error;
+	}
+	sqlite3_reset(r->untomb);
+	sqlite3_bind_text(r->untomb, 1, id, -1, SQLITE_STATIC);
+	if ((error = restore_step(NULL, r, r->untomb)) < 0)
+		return error;
+	sqlite3_reset(r->reblock);
+	sqlite3_bind_text(r->reblock, 1, id, -1, SQLITE_STATIC);
+	if ((error = restore_step(NULL, r, r->reblock)) < 0)
+		return error;
+	r->nentries++;
+	return 0;
+}
+
+static int
+restore_audit(struct restore *r, const char *member, size_t lineno,
+    const json_t *v)
+{
+	const char *id;
+	int64_t seq, old, qid;
+	size_t i;
+	int error, row;
+
+	if ((error = check_row(r, member, lineno, v, audit_col, NULL)) < 0)
+		return error;
+	seq = json_integer_value(json_object_get(v, "seq"));
+	old = json_integer_value(json_object_get(v, "qid"));
+	id = json_string_value(json_object_get(v, "entry_id"));
+	if (seq <= r->last_seq)
+		return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: audit "
+		    "rows out of order", r->path, member, lineno);
+	r->last_seq = seq;
+	sqlite3_reset(r->map_get);
+	sqlite3_bind_int64(r->map_get, 1, old);
+	if ((error = restore_step(&row, r, r->map_get)) < 0)
+		return error;
+	qid = row ? sqlite3_column_int64(r->map_get, 0) : 0;
+	sqlite3_reset(r->owner);
+	sqlite3_bind_int64(r->owner, 1, qid);
+	sqlite3_bind_text(r->owner, 2, id, -1, SQLITE_STATIC);
+	if (row && (error = restore_step(&row, r, r->owner)) < 0)
+		return error;
+	if (!row)
+		return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu: audit row "
+		    "of '%s', which is not in the archive", r->path, member,
+		    lineno, id);
+	/* As for queue ids: keep, or renumber from the first one taken. */
+	if (!r->renumber_audit) {
+		sqlite3_reset(r->seq_used);
+		sqlite3_bind_int64(r->seq_used, 1, seq);
+		if ((error = restore_step(&row, r, r->seq_used)) < 0)
+			return error;
+		r->renumber_audit = row;
+	}
+	sqlite3_reset(r->audit);
+	for (i = 0; audit_col[i].name; i++)
+		bind_json(r->audit, (int)i + 1, json_object_get(v,
+		    audit_col[i].name));
+	if (r->renumber_audit)
+		sqlite3_bind_null(r->audit, 1);
+	sqlite3_bind_int64(r->audit, 2, qid);
+	if ((error = restore_step(NULL, r, r->audit)) < 0)
+		return error;
+	r->naudit++;
+	return 0;
+}
+
+/* Which member: 0 manifest, 1 entries, 2 audit, -1 unknown. */
+static int
+member_kind(const char *name)
+{
+	size_t n;
+
+	if (strcmp(name, "manifest.json") == 0)
+		return 0;
+	n = strlen(name);
+	if (n < 12 || strcmp(name + n - 6, ".jsonl") != 0)
+		return -1;
+	if (strncmp(name, "entries-", 8) == 0)
+		return 1;
+	if (strncmp(name, "audit-", 6) == 0)
+		return 2;
+	return -1;
+}
+
+static int
+restore_line(void *ctx, const char *member, size_t lineno, const char *line,
+    size_t len)
+{
+	struct restore *r = ctx;
+	json_error_t jerr;
+	json_t *v;
+	int kind = member_kind(member), error;
+
+	if (kind < 0)
+		return wf_error_set(WF_EINPUT, "archive '%s': unexpected member "
+		    "'%s'", r->path, member);
+	if ((kind == 0) != (r->stage == 0) || kind < r->stage)
+		return wf_error_set(WF_EINPUT, "archive '%s': member '%s' out of "
+		    "order (manifest.json, entries-*.jsonl, audit-*.jsonl)",
+		    r->path, member);
+	if (!(v = json_loadb(line, len, 0, &jerr)))
+		return wf_error_set(WF_EINPUT, "archive '%s': %s:%zu:%d: %s",
+		    r->path, member, lineno, jerr.column, jerr.text);
+	switch (kind) {
+	case 0:
+		error = restore_manifest(r, v);
+		r->stage = 1;
+		break;
+	case 1:
+		error = restore_entry(r, member, lineno, v);
+		break;
+	default:
+		r->stage = 2;
+		error = restore_audit(r, member, lineno, v);
+		break;
+	}
+	json_decref(v);
+	return error;
+}
+
+int
+wf_queue_restore(json_t **out, struct wf_queue *q, const char *path)
+{
+	struct restore r;
+	json_t *report = NULL;
+	size_t i;
+	int error, rc;
+
+	if (out)
+		*out = NULL;
+	memset(&r, 0, sizeof(r));
+	r.q = q;
+	r.path = path;
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = exec(q, "CREATE TEMP TABLE IF NOT EXISTS wf_restored"
+	    " (old INTEGER PRIMARY KEY, new INTEGER NOT NULL)")) < 0 ||
+	    (error = exec(q, "DELETE FROM temp.wf_restored")) < 0)
+		goto out;
+	for (i = 0; i < NRESTORE_SQL; i++)
+		if ((rc = sqlite3_prepare_v2(q->db, restore_sql[i], -1,
+		    restore_stmt(&r, i), NULL)) != SQLITE_OK) {
+			error = db_error(q, rc, "cannot prepare a statement");
+			goto out;
+		}
+	if ((error = wf_tarball_read(path, restore_line, &r)) < 0)
+		goto out;
+	if (r.stage == 0) {
+		error = wf_error_set(WF_EINPUT, "'%s' is not a wf queue archive "
+		    "(no manifest.json)", path);
+		goto out;
+	}
+	if (r.nentries != r.want_entries || r.naudit != r.want_audit) {
+		error = wf_error_set(WF_EINPUT, "archive '%s' is incomplete: "
+		    "%lld of %lld entries and %lld of %lld audit rows", path,
+		    (long long)r.nentries, (long long)r.want_entries,
+		    (long long)r.naudit, (long long)r.want_audit);
+		goto out;
+	}
+	if ((error = exec(q, "DELETE FROM temp.wf_restored")) < 0)
+		goto out;
+	if (out && !(report = json_pack("{s:s, s:I, s:I}", "archive", path,
+	    "entries", (json_int_t)r.nentries, "audit",
+	    (json_int_t)r.naudit))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = commit(q)) < 0)
+		goto out;
+	if (out) {
+		*out = report;
+		report = NULL;
+	}
+out:
+	for (i = 0; i < NRESTORE_SQL; i++)
+		sqlite3_finalize(*restore_stmt(&r, i));
+	if (error < 0)
+		rollback(q);
+	json_decref(report);
 	return error;
 }

@@ -186,6 +186,35 @@ struct wf_queue_doctor_opts {
 int wf_queue_doctor(json_t **out, struct wf_queue *q,
     const struct wf_queue_doctor_opts *opts);
 
+/*
+ * Move the landed and dead entries finished more than `older_than_ms`
+ * ago, with their dependencies and audit rows, into a new archive at
+ * `path` (a gzip'ed tar of JSON Lines: manifest.json, entries-NNNN.jsonl,
+ * audit-NNNN.jsonl; see wf-queue(1)), delete them and leave a tombstone
+ * per id, so an archived id is never queued again and still satisfies
+ * depends_on.  The write lock is held throughout: the archive is written
+ * to "PATH.tmp-XXXXXX" and synced, the deletion made, the archive
+ * renamed into place, then the deletion committed, so a crash leaves the
+ * entries in the queue, in the archive, or in both, never in neither.
+ * *out (may be NULL) is a new object {"archive", "entries", "audit",
+ * "cutoff"}.  WF_ECONFLICT when `path` exists.  On error the queue is
+ * unchanged and nothing is left at `path`, except when the final commit
+ * itself failed: then the complete archive stays (the message says so).
+ */
+int wf_queue_archive(json_t **out, struct wf_queue *q, const char *path,
+    int64_t older_than_ms);
+
+/*
+ * Bring back the entries and audit rows of the archive at `path`, as
+ * they were (queue ids and audit sequence numbers too, unless taken:
+ * then new ones in the same order), and remove their tombstones, in one
+ * transaction.  *out (may be NULL) is a new object {"archive", "entries",
+ * "audit"}.  WF_ECONFLICT when an id is in the queue already, WF_EINPUT
+ * when the file is not a wf queue archive or is damaged or incomplete,
+ * WF_EOS when it cannot be read; the queue is then unchanged.
+ */
+int wf_queue_restore(json_t **out, struct wf_queue *q, const char *path);
+
 /* "SQLITE_BUSY retries" this handle waited out so far. */
 uint64_t wf_queue_busy_retries(const struct wf_queue *q);
 

@@ -1,6 +1,8 @@
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -627,6 +629,307 @@ START_TEST(doctor_problems)
 }
 END_TEST
 
+/* Lease the next entry of main and ack it landed (or failed). */
+static void
+finish_next(const char *id, int failed)
+{
+	json_t *got = lease(1, 60000);
+
+	ck_assert_uint_eq(json_array_size(got), 1);
+	ck_assert_str_eq(field(got, 0, "id"), id);
+	if (failed)
+		ck_assert_int_eq(wf_queue_ack_failed(q, id, field(got, 0,
+		    "lease_token"), "broken"), 0);
+	else
+		ck_assert_int_eq(wf_queue_ack_landed(q, id, field(got, 0,
+		    "lease_token"), NULL), 0);
+	json_decref(got);
+}
+
+/*
+ * Every row of the tables the archive touches, in a second connection,
+ * as one string with each value's type and bytes (quote()), so two dumps
+ * are equal only when the rows are byte for byte the same.
+ */
+static char *
+dump(void)
+{
+	static const char *const sql[] = {
+		"SELECT 'E', quote(qid), quote(id), quote(target), quote(kind),"
+		" quote(hash), quote(payload), quote(paths), quote(priority),"
+		" quote(state), quote(blocked), quote(attempts),"
+		" quote(max_attempts), quote(not_before), quote(lease_owner),"
+		" quote(lease_token), quote(lease_expires), quote(leased_at),"
+		" quote(created_at), quote(updated_at), quote(finished_at),"
+		" quote(last_error) FROM entries ORDER BY qid",
+		"SELECT 'D', quote(qid), quote(dep_id) FROM deps ORDER BY 2, 3",
+		"SELECT 'A', quote(seq), quote(qid), quote(entry_id), quote(at),"
+		" quote(from_state), quote(to_state), quote(detail) FROM audit"
+		" ORDER BY seq",
+		"SELECT 'T', quote(id), quote(hash), quote(state) FROM tombstones"
+		" ORDER BY id",
+	};
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *buf = NULL;
+	size_t len = 0, i;
+	int c, rc;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	for (i = 0; i < sizeof(sql) / sizeof(*sql); i++) {
+		ck_assert_int_eq(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL),
+		    SQLITE_OK);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			for (c = 0; c < sqlite3_column_count(st); c++)
+				fprintf(f, "%s|", sqlite3_column_text(st, c));
+			fputc('\n', f);
+		}
+		ck_assert_int_eq(rc, SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	fclose(f);
+	return buf;
+}
+
+static int
+count_rows(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Files in the test directory (the queue's own and the archives). */
+static int
+count_files(const char *sub)
+{
+	char cmd[400];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s/%s' | wc -l", dir, sub);
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* a landed, b dead (3 failed attempts), c waiting on a: in the queue. */
+static void
+archive_fixture(void)
+{
+	json_t *got;
+	int i;
+
+	enqueue_quiet(change("a", 1, NULL, NULL));
+	enqueue_quiet(change("b", 0, NULL, "Ynll"));
+	finish_next("a", 0);
+	for (i = 0; i < 3; i++)
+		finish_next("b", 1);
+	ck_assert_str_eq(state_of("b"), "dead");
+	enqueue_quiet(change("c", 0, "[\"a\", \"zz\"]", NULL));
+	got = lease(1, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
+	json_decref(got);
+}
+
+START_TEST(archive_round_trip)
+{
+	char path[400], *before, *archived, *after;
+	json_t *r, *out;
+	struct wf_change *c;
+	size_t bad;
+
+	archive_fixture();
+	before = dump();
+	snprintf(path, sizeof(path), "%s/old.tar.gz", dir);
+	ck_assert_msg(wf_queue_archive(&r, q, path, 0) == 0, "%s",
+	    wf_error_last());
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "entries")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "audit")), 10);
+	json_decref(r);
+	/* Gone from the queue, tombstoned, the temporary file removed. */
+	ck_assert_int_eq(wf_queue_show(&r, q, "a"), WF_ENOTFOUND);
+	ck_assert_int_eq(wf_queue_show(&r, q, "b"), WF_ENOTFOUND);
+	ck_assert_str_eq(state_of("c"), "queued");
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM audit WHERE"
+	    " entry_id IN ('a', 'b')"), 0);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM tombstones"), 2);
+	ck_assert_int_eq(count_files(""), 2);
+	/* An archived id is still taken, and still satisfies depends_on. */
+	c = change("a", 1, NULL, "b3RoZXI=");
+	ck_assert_int_eq(wf_queue_enqueue(&out, &bad, q, &c, 1, 0),
+	    WF_ECONFLICT);
+	wf_change_free(c);
+	enqueue_quiet(change("d", 0, "[\"a\"]", NULL));
+	archived = dump();
+	ck_assert_str_ne(archived, before);
+	/* Nothing more to archive: an empty archive, the queue unchanged. */
+	snprintf(path, sizeof(path), "%s/none.tar.gz", dir);
+	ck_assert_int_eq(wf_queue_archive(&r, q, path, 3600000), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "entries")), 0);
+	json_decref(r);
+	after = dump();
+	ck_assert_str_eq(after, archived);
+	free(after);
+	ck_assert_int_eq(wf_queue_restore(&r, q, path), 0);
+	json_decref(r);
+	/* Restored byte for byte, tombstones gone; twice is a conflict. */
+	ck_assert_int_eq(wf_queue_drop(q, "d"), 0);
+	snprintf(path, sizeof(path), "%s/old.tar.gz", dir);
+	ck_assert_msg(wf_queue_restore(&r, q, path) == 0, "%s",
+	    wf_error_last());
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "entries")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "audit")), 10);
+	json_decref(r);
+	after = dump();
+	/* d's enqueue and drop stay in the log: compare without them. */
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM audit WHERE"
+	    " entry_id = 'd'"), 2);
+	{
+		sqlite3 *db;
+
+		ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM audit WHERE"
+		    " entry_id = 'd'", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	free(after);
+	after = dump();
+	ck_assert_str_eq(after, before);
+	ck_assert_int_eq(wf_queue_restore(&r, q, path), WF_ECONFLICT);
+	free(archived);
+	archived = dump();
+	ck_assert_str_eq(archived, before);
+	free(before);
+	free(archived);
+	free(after);
+}
+END_TEST
+
+/* A files request with `n` bytes of random (incompressible) content. */
+static struct wf_change *
+big_change(const char *id, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct wf_json_reader *r;
+	struct wf_json_doc d;
+	struct wf_change *c;
+	char *text = malloc(n + 256);
+	size_t i, len;
+
+	ck_assert_ptr_nonnull(text);
+	len = (size_t)snprintf(text, 256, "{\"id\": \"%s\", \"target\": \"main\","
+	    " \"kind\": \"files\", \"files\": [{\"path\": \"f/%s\", \"content\":"
+	    " \"", id, id);
+	for (i = 0; i < n; i++)
+		text[len++] = b64[random() % 64];
+	snprintf(text + len, 256, "\"}]}");
+	test_doc(&d, &r, text);
+	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
+	    wf_error_last());
+	json_decref(d.value);
+	test_reader_free(r);
+	free(text);
+	return c;
+}
+
+START_TEST(archive_failed_write_changes_nothing)
+{
+	char path[400], *before, *after;
+	struct rlimit old, lim;
+	char id[8];
+	json_t *r;
+	int i, error;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "big%d", i);
+		enqueue_quiet(big_change(id, 40000));
+		finish_next(id, 0);
+	}
+	before = dump();
+	snprintf(path, sizeof(path), "%s/full.tar.gz", dir);
+	/* A file size limit: the archive's writes fail part way (EFBIG). */
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 60000;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	error = wf_queue_archive(&r, q, path, 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	ck_assert_int_eq(error, WF_EOS);
+	ck_assert_ptr_null(r);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "cannot write archive"));
+	after = dump();
+	ck_assert_str_eq(after, before);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(count_files(""), 1);
+	/* The queue still works, and the same archive can be made now. */
+	ck_assert_int_eq(wf_queue_archive(&r, q, path, 0), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "entries")), 4);
+	json_decref(r);
+	free(before);
+	free(after);
+}
+END_TEST
+
+START_TEST(archive_refusals)
+{
+	char path[400], bad[400], cmd[1000], *before, *after;
+	json_t *r;
+
+	archive_fixture();
+	snprintf(path, sizeof(path), "%s/old.tar.gz", dir);
+	ck_assert_int_eq(wf_queue_archive(&r, q, path, 0), 0);
+	json_decref(r);
+	before = dump();
+	/* Never replaces a file. */
+	ck_assert_int_eq(wf_queue_archive(&r, q, path, 0), WF_ECONFLICT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "exists already"));
+	/* Missing, not an archive, truncated, with a foreign member. */
+	snprintf(bad, sizeof(bad), "%s/missing.tar.gz", dir);
+	ck_assert_int_eq(wf_queue_restore(&r, q, bad), WF_EOS);
+	snprintf(bad, sizeof(bad), "%s/sub/queue.db", dir);
+	ck_assert_int_eq(wf_queue_restore(&r, q, bad), WF_EINPUT);
+	snprintf(bad, sizeof(bad), "%s/cut.tar.gz", dir);
+	snprintf(cmd, sizeof(cmd), "gzip -dc '%s' | head -c 2048 | gzip >'%s'",
+	    path, bad);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(wf_queue_restore(&r, q, bad), WF_EINPUT);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir x && cd x && tar xzf "
+	    "../old.tar.gz && sed -i 's/\"state\":\"dead\"/\"state\":\"queued\"/'"
+	    " entries-0001.jsonl && tar czf ../odd.tar.gz manifest.json "
+	    "entries-0001.jsonl audit-0001.jsonl", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(bad, sizeof(bad), "%s/odd.tar.gz", dir);
+	ck_assert_int_eq(wf_queue_restore(&r, q, bad), WF_EINPUT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "only landed and dead"));
+	snprintf(cmd, sizeof(cmd), "cd '%s/x' && tar czf ../rev.tar.gz "
+	    "audit-0001.jsonl manifest.json", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(bad, sizeof(bad), "%s/rev.tar.gz", dir);
+	ck_assert_int_eq(wf_queue_restore(&r, q, bad), WF_EINPUT);
+	after = dump();
+	ck_assert_str_eq(after, before);
+	free(before);
+	free(after);
+}
+END_TEST
+
 Suite *
 queue_suite(void)
 {
@@ -652,6 +955,13 @@ queue_suite(void)
 	tcase_add_test(tc, busy_is_counted);
 	tcase_add_test(tc, doctor_healthy);
 	tcase_add_test(tc, doctor_problems);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("archive");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, archive_round_trip);
+	tcase_add_test(tc, archive_failed_write_changes_nothing);
+	tcase_add_test(tc, archive_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -231,6 +231,23 @@ test_expect_success 'a file that is not a queue is an I/O error (4)' '
 	test_grep "is not a queue database" err
 '
 
+test_expect_success 'ack takes several pairs; a refused one does not stop the rest' '
+	{ req p1 0 "[]" && req p2 0 "[]"; } | sed "s/\"main\"/\"side\"/" |
+		wf-enqueue >/dev/null &&
+	wf-queue lease --target side --max 2 --owner w9 >pl &&
+	test $(wc -l <pl) -eq 2 &&
+	t1=$(sed -n "/\"id\":\"p1\"/s/.*\"lease_token\":\"\([0-9a-f]*\)\".*/\1/p" pl) &&
+	t2=$(sed -n "/\"id\":\"p2\"/s/.*\"lease_token\":\"\([0-9a-f]*\)\".*/\1/p" pl) &&
+	test_expect_code 3 wf-queue ack p1 00000000000000000000000000000000 p2 "$t2" >out 2>err &&
+	test $(wc -l <out) -eq 1 &&
+	test_grep "\"id\":\"p2\",.*\"state\":\"landed\"" out &&
+	test_grep "entry .p1.: stale lease token" err &&
+	wf-queue ack p1 "$t1" >out &&
+	test_grep "\"id\":\"p1\",.*\"state\":\"landed\"" out &&
+	test_expect_code 2 wf-queue ack p1 "$t1" p2 2>err &&
+	test_grep "takes an ID and a lease token" err
+'
+
 test_expect_success 'usage errors exit 2' '
 	test_expect_code 2 wf-queue 2>err &&
 	test_grep "no command given" err &&
