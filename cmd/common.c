@@ -134,12 +134,24 @@ bad:
 int
 wf_cmd_write_json(const json_t *v)
 {
-	size_t flags = pretty ? JSON_INDENT(2) : JSON_COMPACT;
+	char *s = NULL;
+	size_t len;
+	int error;
 
-	if (json_dumpf(v, stdout, flags | JSON_ENCODE_ANY) < 0 ||
-	    putchar('\n') == EOF)
-		return wf_error_set_errno(WF_EOS, "cannot write to stdout");
-	return 0;
+	if (pretty) {
+		if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) < 0 ||
+		    putchar('\n') == EOF)
+			return wf_error_set_errno(WF_EOS,
+			    "cannot write to stdout");
+		return 0;
+	}
+	if ((error = wf_json_dump(&s, &len, v, 0)) < 0)
+		return error;
+	s[len] = '\n';
+	if (fwrite(s, 1, len + 1, stdout) != len + 1)
+		error = wf_error_set_errno(WF_EOS, "cannot write to stdout");
+	free(s);
+	return error;
 }
 
 int

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -299,7 +301,52 @@ struct wf_json_reader {
 	size_t cap, start, end;	/* unread bytes are buf[start..end) */
 	unsigned long line, col;	/* position of buf[start] */
 	char errmsg[1024];
+	/*
+	 * How far an object or array starting at buf[start] has been
+	 * scanned for its end, so jansson parses each value once rather
+	 * than once per read (quadratic on a pipe).
+	 */
+	size_t scanned;
+	int depth, in_string, escaped;
 };
+
+/*
+ * Scan on from where the last call stopped; 1 when the object or array
+ * at buf[start] is complete (or plainly malformed: let jansson say so),
+ * 0 when more input is needed.
+ */
+static int
+scan_complete(struct wf_json_reader *r)
+{
+	const char *base = r->buf + r->start, *end = r->buf + r->end;
+	const char *p = base + r->scanned;
+
+	for (; p < end; p++) {
+		char c = *p;
+
+		if (r->in_string) {
+			if (r->escaped)
+				r->escaped = 0;
+			else if (c == '\\')
+				r->escaped = 1;
+			else if (c == '"')
+				r->in_string = 0;
+			continue;
+		}
+		if (c == '"') {
+			r->in_string = 1;
+		} else if (c == '{' || c == '[') {
+			r->depth++;
+		} else if (c == '}' || c == ']') {
+			if (--r->depth <= 0) {
+				r->scanned = (size_t)(p - base) + 1;
+				return 1;
+			}
+		}
+	}
+	r->scanned = (size_t)(end - base);
+	return 0;
+}
 
 int
 wf_json_reader_fdopen(struct wf_json_reader **out, int fd, const char *name)
@@ -431,6 +478,12 @@ wf_json_reader_next(struct wf_json_doc *doc, struct wf_json_reader *r)
 			continue;
 		}
 		avail = r->end - r->start;
+		if (!r->eof && (r->buf[r->start] == '{' ||
+		    r->buf[r->start] == '[') && !scan_complete(r)) {
+			if ((n = fill(r)) < 0)
+				return sticky(r, n);
+			continue;
+		}
 		v = json_loadb(r->buf + r->start, avail,
 		    JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
 		/*
@@ -464,6 +517,8 @@ wf_json_reader_next(struct wf_json_doc *doc, struct wf_json_reader *r)
 		    err.text);
 		return sticky(r, WF_EINPUT);
 	}
+	r->scanned = 0;
+	r->depth = r->in_string = r->escaped = 0;
 	doc->value = v;
 	doc->name = r->name;
 	doc->text = r->buf + r->start;
@@ -670,5 +725,366 @@ wf_json_check_strings(const char ***out, size_t *n,
 char *
 wf_json_canonical(const json_t *v)
 {
-	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	char *s;
+
+	if (wf_json_dump(&s, NULL, v, WF_JSON_DUMP_SORT_KEYS) < 0)
+		return NULL;
+	return s;
+}
+
+/*
+ * Fast compact output (wf_json_dump): the bytes jansson would write, built
+ * in one buffer.
+ */
+struct buf {
+	char *s;
+	size_t len, cap;
+	int failed;
+	int helper;		/* may hand half an array to a thread */
+};
+
+/*
+ * Arrays at least this long are written in two halves, the second by a
+ * helper thread into its own buffer.  The work is chasing pointers
+ * through jansson's values, so two cores nearly halve it.  One helper
+ * at a time: a half does not split again.
+ */
+#define SPLIT_MIN 8192
+
+/* Make room for n more bytes; sets failed and returns -1 if it cannot. */
+static int
+reserve(struct buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	char *s;
+
+	if (b->failed)
+		return -1;
+	if (b->len + n < b->cap)
+		return 0;
+	while (cap <= b->len + n) {
+		if (cap > SIZE_MAX / 2) {
+			b->failed = 1;
+			return -1;
+		}
+		cap *= 2;
+	}
+	if (!(s = realloc(b->s, cap))) {
+		b->failed = 1;
+		return -1;
+	}
+	b->s = s;
+	b->cap = cap;
+	return 0;
+}
+
+static void
+put(struct buf *b, const char *s, size_t n)
+{
+	if (reserve(b, n) == 0) {
+		memcpy(b->s + b->len, s, n);
+		b->len += n;
+	}
+}
+
+static void
+putc1(struct buf *b, char c)
+{
+	if (reserve(b, 1) == 0)
+		b->s[b->len++] = c;
+}
+
+/* As jansson's dump_string() without JSON_ENSURE_ASCII or ESCAPE_SLASH. */
+static void
+put_string(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i = 0, run;
+
+	putc1(b, '"');
+	while (i < n) {
+		unsigned char c;
+
+		for (run = i; run < n; run++) {
+			c = (unsigned char)s[run];
+			if (c < 0x20 || c == '"' || c == '\\')
+				break;
+		}
+		put(b, s + i, run - i);
+		if (run == n)
+			break;
+		c = (unsigned char)s[run];
+		switch (c) {
+		case '"': put(b, "\\\"", 2); break;
+		case '\\': put(b, "\\\\", 2); break;
+		case '\b': put(b, "\\b", 2); break;
+		case '\f': put(b, "\\f", 2); break;
+		case '\n': put(b, "\\n", 2); break;
+		case '\r': put(b, "\\r", 2); break;
+		case '\t': put(b, "\\t", 2); break;
+		default: {
+			char seq[6] = { '\\', 'u', '0', '0', hex[c >> 4],
+			    hex[c & 0xf] };
+
+			put(b, seq, 6);
+		}
+		}
+		i = run + 1;
+	}
+	putc1(b, '"');
+}
+
+/* As "%" JSON_INTEGER_FORMAT, without printf's cost per call. */
+static void
+put_int(struct buf *b, json_int_t v)
+{
+	char num[24], *p = num + sizeof(num);
+	/* In unsigned arithmetic, so the most negative value negates. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v :
+	    (unsigned long long)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		*--p = '-';
+	put(b, p, (size_t)(num + sizeof(num) - p));
+}
+
+/* As jansson's jsonp_dtostr() at its default precision, in the C locale. */
+static void
+put_real(struct buf *b, double v)
+{
+	char s[64], *e, *end;
+	int n = snprintf(s, sizeof(s) - 3, "%.17g", v);
+
+	if (n < 0 || (size_t)n >= sizeof(s) - 3) {
+		b->failed = 1;
+		return;
+	}
+	if (!strchr(s, '.') && !strchr(s, 'e')) {
+		memcpy(s + n, ".0", 3);
+		n += 2;
+	}
+	/* "1e+22" -> "1e22", "1e-07" -> "1e-7". */
+	if ((e = strchr(s, 'e'))) {
+		e++;
+		end = e + 1;
+		if (*e == '-')
+			e++;
+		while (*end == '0')
+			end++;
+		if (end != e) {
+			memmove(e, end, (size_t)(s + n - end) + 1);
+			n -= (int)(end - e);
+		}
+	}
+	put(b, s, (size_t)n);
+}
+
+struct pair {
+	const char *key;
+	size_t len;
+	json_t *value;
+};
+
+/* Byte order, as jansson's compare_keys(). */
+static int
+key_less(const struct pair *x, const struct pair *y)
+{
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+
+	return c < 0 || (c == 0 && x->len < y->len);
+}
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	return key_less(a, b) ? -1 : key_less(b, a);
+}
+
+static void emit(struct buf *b, const json_t *v, unsigned int flags);
+static void emit_items(struct buf *b, const json_t *v, size_t from,
+    size_t to, unsigned int flags);
+static void emit_split(struct buf *b, const json_t *v, size_t n,
+    unsigned int flags);
+
+static void
+emit_pair(struct buf *b, const struct pair *p, int first,
+    unsigned int flags)
+{
+	if (!first)
+		putc1(b, ',');
+	put_string(b, p->key, p->len);
+	putc1(b, ':');
+	emit(b, p->value, flags);
+}
+
+static void
+emit_object(struct buf *b, const json_t *v, unsigned int flags)
+{
+	struct pair small[16], *p = small, t;
+	size_t n = json_object_size(v), i = 0, j;
+	void *it;
+
+	putc1(b, '{');
+	/* The iterator API wants a non-const object; it only reads. */
+	it = json_object_iter((json_t *)v);
+	if (!(flags & WF_JSON_DUMP_SORT_KEYS)) {
+		for (; it && !b->failed; i++) {
+			t.key = json_object_iter_key(it);
+			t.len = json_object_iter_key_len(it);
+			t.value = json_object_iter_value(it);
+			emit_pair(b, &t, i == 0, flags);
+			it = json_object_iter_next((json_t *)v, it);
+		}
+		putc1(b, '}');
+		return;
+	}
+	if (n > sizeof(small) / sizeof(small[0]) &&
+	    !(p = malloc(n * sizeof(*p)))) {
+		b->failed = 1;
+		return;
+	}
+	for (; it && i < n; i++) {
+		p[i].key = json_object_iter_key(it);
+		p[i].len = json_object_iter_key_len(it);
+		p[i].value = json_object_iter_value(it);
+		it = json_object_iter_next((json_t *)v, it);
+	}
+	n = i;
+	if (p == small) {
+		/* Insertion sort: small objects are the common case. */
+		for (i = 1; i < n; i++) {
+			t = p[i];
+			for (j = i; j > 0 && key_less(&t, &p[j - 1]); j--)
+				p[j] = p[j - 1];
+			p[j] = t;
+		}
+	} else {
+		qsort(p, n, sizeof(*p), cmp_pair);
+	}
+	for (i = 0; i < n && !b->failed; i++)
+		emit_pair(b, &p[i], i == 0, flags);
+	if (p != small)
+		free(p);
+	putc1(b, '}');
+}
+
+/* Items [from, to) of array v, comma separated. */
+static void
+emit_items(struct buf *b, const json_t *v, size_t from, size_t to,
+    unsigned int flags)
+{
+	size_t i;
+
+	for (i = from; i < to && !b->failed; i++) {
+		if (i > from)
+			putc1(b, ',');
+		emit(b, json_array_get(v, i), flags);
+	}
+}
+
+struct half {
+	struct buf b;
+	const json_t *v;
+	size_t from, to;
+	unsigned int flags;
+};
+
+static void *
+emit_half(void *arg)
+{
+	struct half *h = arg;
+
+	emit_items(&h->b, h->v, h->from, h->to, h->flags);
+	return NULL;
+}
+
+/*
+ * Write the items of a long array: the second half on a helper thread
+ * (reading jansson values from two threads is safe; nothing changes
+ * them), or everything here when no thread can be had.
+ */
+static void
+emit_split(struct buf *b, const json_t *v, size_t n, unsigned int flags)
+{
+	struct half h = { { NULL, 0, 0, 0, 0 }, v, n / 2, n, flags };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, emit_half, &h) != 0) {
+		emit_items(b, v, 0, n, flags);
+		return;
+	}
+	b->helper = 0;
+	emit_items(b, v, 0, n / 2, flags);
+	b->helper = 1;
+	pthread_join(t, NULL);
+	if (h.b.failed)
+		b->failed = 1;
+	putc1(b, ',');
+	put(b, h.b.s, h.b.len);
+	free(h.b.s);
+}
+
+static void
+emit(struct buf *b, const json_t *v, unsigned int flags)
+{
+	size_t n;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		emit_object(b, v, flags);
+		break;
+	case JSON_ARRAY:
+		putc1(b, '[');
+		n = json_array_size(v);
+		if (b->helper && n >= SPLIT_MIN)
+			emit_split(b, v, n, flags);
+		else
+			emit_items(b, v, 0, n, flags);
+		putc1(b, ']');
+		break;
+	case JSON_STRING:
+		put_string(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		put_int(b, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		put_real(b, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		put(b, "true", 4);
+		break;
+	case JSON_FALSE:
+		put(b, "false", 5);
+		break;
+	case JSON_NULL:
+		put(b, "null", 4);
+		break;
+	}
+}
+
+int
+wf_json_dump(char **out, size_t *len, const json_t *v, unsigned int flags)
+{
+	struct buf b = { NULL, 0, 0, 0, 1 };
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (v)
+		emit(&b, v, flags);
+	if (!v || reserve(&b, 1) < 0) {
+		free(b.s);
+		return v ? wf_error_oom() : wf_error_set(WF_ERROR,
+		    "no JSON value to write");
+	}
+	b.s[b.len] = '\0';
+	*out = b.s;
+	if (len)
+		*len = b.len;
+	return 0;
 }

@@ -136,4 +136,26 @@ int wf_json_check_strings(const char ***out, size_t *n,
  */
 char *wf_json_canonical(const json_t *v);
 
+/*
+ * Fast JSON output.  jansson's dumper hands every piece to a callback
+ * and walks strings code point by code point; a 100,000-workflow plan
+ * (11 MB) takes it a third of a second, twice over when the plan is
+ * hashed too.  This writes the same bytes into one growing buffer in a
+ * tenth of the time.
+ */
+
+/* Sort object keys (byte order), as wf_json_canonical() does. */
+#define WF_JSON_DUMP_SORT_KEYS 0x1
+
+/*
+ * Serialise v compactly: byte for byte what json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) gives, or with WF_JSON_DUMP_SORT_KEYS what
+ * wf_json_canonical() gives (so wf_hash_buf() of it is wf_hash_json()).
+ * *out is a malloc'ed, NUL-terminated string the caller frees and *len
+ * its length (len may be NULL); both are NULL/0 on WF_ENOMEM.  Strings
+ * are written as they are stored: jansson only stores valid UTF-8.
+ */
+int wf_json_dump(char **out, size_t *len, const json_t *v,
+    unsigned int flags);
+
 #endif

@@ -38,6 +38,7 @@ struct wf_plan_opts {
  * plan_id is "multiwf-" and the first 32 hex digits of wf_hash_json()
  * of the plan without plan_id and explain, so equal plans have equal
  * ids whatever the order of the candidates or the output format.
+ * wf-plan(1) describes every field.
  *
  * Returns WF_EINPUT, with a message "<name>:<line>:<col>: <path>: ..."
  * naming the place, for a malformed WorkflowPlan, duplicate candidate
@@ -45,6 +46,10 @@ struct wf_plan_opts {
  * ("dependency cycle: a -> b -> a", each workflow depending on the
  * next); WF_ENOMEM or WF_ERROR otherwise.  *out is NULL on error and
  * `doc` is never changed.
+ *
+ * The plan shares values with doc->value rather than copying them: the
+ * item, each candidate definition and the name strings.  Treat both as
+ * read-only, or json_deep_copy() one before changing it.
  */
 int wf_plan_build(json_t **out, const struct wf_json_doc *doc,
     const struct wf_plan_opts *opts);
@@ -93,7 +98,7 @@ struct wf_plan_graph;
 enum wf_plan_reason {
 	WF_PLAN_REASON_NONE,		/* stage 0, nothing held it back */
 	WF_PLAN_REASON_DEPENDENCY,	/* right after its latest dependency */
-	WF_PLAN_REASON_CONFLICT,	/* the stage before held one of its keys */
+	WF_PLAN_REASON_CONFLICT,	/* the stage before held its key */
 	WF_PLAN_REASON_PARALLELISM	/* the stage before was full */
 };
 
@@ -103,14 +108,15 @@ struct wf_plan_placement {
 	size_t earliest;		/* first stage its dependencies allow */
 	enum wf_plan_reason reason;
 	/*
-	 * DEPENDENCY: the latest dependency (the smallest name among equals)
-	 * and its stage.  CONFLICT: the node holding `key` in `why_stage`,
-	 * stage - 1.  PARALLELISM: why_stage is stage - 1, other is
-	 * WF_PLAN_NONE.  NONE: other is WF_PLAN_NONE, why_stage 0.
+	 * DEPENDENCY: the latest dependency (the first placed among
+	 * equals) and its stage.  CONFLICT: the node holding `key` in
+	 * why_stage, which is stage - 1.  PARALLELISM: why_stage is
+	 * stage - 1, other is WF_PLAN_NONE.  NONE: other is WF_PLAN_NONE,
+	 * why_stage 0.
 	 */
 	size_t other;
 	size_t why_stage;
-	const char *key;		/* CONFLICT only; borrowed from the graph */
+	const char *key;		/* CONFLICT only; borrowed */
 };
 
 /* One stage of a scheduled graph; see wf_plan_graph_stage(). */

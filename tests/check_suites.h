@@ -13,7 +13,9 @@
 	WF_SUITE(catalog) \
 	WF_SUITE(change) \
 	WF_SUITE(json) \
+	WF_SUITE(json_dump) \
 	WF_SUITE(match) \
+	WF_SUITE(plan) \
 	WF_SUITE(queue) \
 	WF_SUITE(step) \
 	WF_SUITE(workflow)
