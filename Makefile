@@ -21,7 +21,7 @@ AR ?= ar
 PKG_CONFIG ?= pkg-config
 INSTALL ?= install
 
-PKGS = libgit2 sqlite3 jansson libarchive
+PKGS = libgit2 sqlite3 jansson libarchive zlib
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -53,6 +53,8 @@ BINS = $(addprefix bin/,$(TOOLS))
 MANS = $(wildcard man/*.1)
 TEST_SRC = $(sort $(wildcard tests/check_*.c))
 TEST_OBJ = $(TEST_SRC:.c=.o)
+# Small drivers of library code for the shell tests.
+TEST_HELPERS = tests/test-patch
 
 all: lib/libwf.a $(BINS)
 
@@ -81,13 +83,16 @@ tests/check_wf: $(TEST_OBJ) lib/libwf.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) lib/libwf.a $(PKG_LIBS) \
 		$(CHECK_LIBS) $(LIBS)
 
+tests/test-%: tests/test-%.o lib/libwf.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libwf.a $(PKG_LIBS) $(LIBS)
+
 deps:
 	@sh contrib/deps.sh
 
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: all tests/check_wf
+test: all tests/check_wf $(TEST_HELPERS)
 	./tests/check_wf
 	sh tests/run.sh
 
@@ -109,7 +114,8 @@ uninstall:
 
 clean:
 	rm -rf bin lib/*.o lib/*.d lib/libwf.a cmd/*.o cmd/*.d tests/*.o \
-		tests/*.d tests/check_wf tests/trash.* $(FLAGS_FILE)
+		tests/*.d tests/check_wf $(TEST_HELPERS) tests/trash.* \
+		$(FLAGS_FILE)
 
 FORCE:
 
@@ -119,4 +125,4 @@ FORCE:
 .PHONY: all check test demo bench install uninstall clean deps FORCE
 
 -include $(LIB_OBJ:.o=.d) $(CMD_COMMON:.o=.d) $(TOOLS:%=cmd/%.d) \
-	$(TEST_OBJ:.o=.d)
+	$(TEST_OBJ:.o=.d) $(TEST_HELPERS:=.d)

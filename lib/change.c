@@ -10,6 +10,7 @@
 #include "error.h"
 #include "hash.h"
 #include "path.h"
+#include "patch.h"
 
 #define DEF_MAX_REQUEST (64u << 20)
 #define DEF_MAX_PATCH (16u << 20)
@@ -148,6 +149,18 @@ bad:
 	return -1;
 }
 
+int
+wf_change_unbase64(unsigned char **out, size_t *len, const char *s)
+{
+	int error = base64_decode(out, len, s, strlen(s));
+
+	if (error == -2)
+		return wf_error_oom();
+	if (error < 0)
+		return wf_error_set(WF_EINPUT, "not valid base64");
+	return 0;
+}
+
 /* Ids: printable, no spaces, not starting with '-'. */
 static const char *
 id_problem(const char *s)
@@ -231,229 +244,6 @@ expect_in_tree(struct ctx *c, const char *p, int want)
 	if (!has && want)
 		return fail(c, "file '%s' does not exist in %s", p,
 		    c->tree_name);
-	return 0;
-}
-
-/*
- * Framing for libgit2's patch parser, which (in 1.5) needs a
- * "diff --git" header on every file and cannot end a header at an
- * "index" line (an empty file added or deleted).  This rewrites only
- * header lines: plain unified diffs get the git header git itself would
- * write, and a header ending at "index" gets the "-- " terminator
- * libgit2 accepts.  Hunks are skipped by their line counts, so a
- * removed "-- x" line is never taken for a header.  The result is
- * parsed by libgit2; nothing here interprets the changes.
- */
-struct frame {
-	char *buf;
-	size_t len, cap;
-};
-
-static int
-put(struct frame *f, const char *s, size_t n)
-{
-	if (f->len + n + 1 > f->cap) {
-		size_t cap = f->cap ? f->cap : 4096;
-		char *b;
-
-		while (cap < f->len + n + 1)
-			cap *= 2;
-		if (!(b = realloc(f->buf, cap)))
-			return wf_error_oom();
-		f->buf = b;
-		f->cap = cap;
-	}
-	memcpy(f->buf + f->len, s, n);
-	f->len += n;
-	f->buf[f->len] = '\0';
-	return 0;
-}
-
-static int
-puts_(struct frame *f, const char *s)
-{
-	return put(f, s, strlen(s));
-}
-
-static int
-starts(const char *l, size_t n, const char *prefix)
-{
-	size_t k = strlen(prefix);
-
-	return n >= k && memcmp(l, prefix, k) == 0;
-}
-
-/* The name in a plain "--- NAME\tdate" line with one directory stripped. */
-static int
-plain_name(char *out, size_t size, const char *l, size_t n, int *devnull)
-{
-	size_t e = 4, s;
-
-	while (e < n && l[e] != '\t' && l[e] != '\n' && l[e] != '\r')
-		e++;
-	*devnull = e - 4 == 9 && memcmp(l + 4, "/dev/null", 9) == 0;
-	if (*devnull)
-		return 0;
-	if (l[4] == '"')
-		return -1;
-	if (l[4] == '/')
-		return -2;
-	for (s = 4; s < e && l[s] != '/'; s++)
-		;
-	if (s >= e || e - s - 1 >= size || e - s - 1 == 0)
-		return -1;
-	if (l[s + 1] == '/')
-		return -2;
-	memcpy(out, l + s + 1, e - s - 1);
-	out[e - s - 1] = '\0';
-	return 0;
-}
-
-static int
-parse_count(const char **p, long *start, long *count)
-{
-	char *end;
-
-	*start = strtol(*p, &end, 10);
-	*count = 1;
-	if (end == *p)
-		return -1;
-	if (*end == ',') {
-		const char *q = end + 1;
-
-		*count = strtol(q, &end, 10);
-		if (end == q)
-			return -1;
-	}
-	*p = end;
-	return 0;
-}
-
-static int
-frame_patch(struct ctx *c, struct frame *f, const char *text, size_t len)
-{
-	const char *l = text, *end = text + len;
-	long old_left = 0, new_left = 0;
-	int in_header = 0, git_file = 0, after_index = 0, error;
-
-	while (l < end) {
-		const char *nl = memchr(l, '\n', (size_t)(end - l));
-		size_t n = nl ? (size_t)(nl - l) + 1 : (size_t)(end - l);
-
-		if (old_left > 0 || new_left > 0) {
-			if (*l == ' ' || *l == '\n' || *l == '\r') {
-				old_left--;
-				new_left--;
-			} else if (*l == '-') {
-				old_left--;
-			} else if (*l == '+') {
-				new_left--;
-			} else if (*l != '\\') {
-				/* A short hunk: let libgit2 say so. */
-				old_left = new_left = 0;
-				continue;
-			}
-			if ((error = put(f, l, n)) < 0)
-				return error;
-			l += n;
-			continue;
-		}
-		if (starts(l, n, "diff --git ")) {
-			if (after_index && (error = puts_(f, "-- \n")) < 0)
-				return error;
-			in_header = git_file = 1;
-			after_index = 0;
-		} else if (starts(l, n, "@@ -")) {
-			const char *p = l + 4;
-			long s1, s2;
-
-			if (parse_count(&p, &s1, &old_left) == 0 &&
-			    strncmp(p, " +", 2) == 0 && (p += 2) &&
-			    parse_count(&p, &s2, &new_left) == 0 &&
-			    old_left >= 0 && new_left >= 0) {
-				if ((error = put(f, l, n)) < 0)
-					return error;
-				l += n;
-				in_header = after_index = 0;
-				continue;
-			}
-			old_left = new_left = 0;
-		} else if (!git_file && starts(l, n, "--- ") &&
-		    l + n < end && starts(l + n, (size_t)(end - l - n), "+++ ")) {
-			/* A plain unified diff: write git's header for it. */
-			const char *l2 = l + n, *nl2;
-			size_t n2;
-			char a[4096], b[4096];
-			int anull, bnull;
-
-			nl2 = memchr(l2, '\n', (size_t)(end - l2));
-			n2 = nl2 ? (size_t)(nl2 - l2) + 1 : (size_t)(end - l2);
-			if ((error = plain_name(a, sizeof(a), l, n,
-			    &anull)) == 0)
-				error = plain_name(b, sizeof(b), l2, n2, &bnull);
-			if (error == -2)
-				return fail(c, "file '%.*s': absolute path",
-				    (int)(n - 5 < 200 ? n - 5 : 200), l + 4);
-			if (error < 0)
-				return fail(c, "cannot take a file name from "
-				    "'%.*s'", (int)(n - 1 < 200 ? n - 1 : 200), l);
-			if (anull && bnull)
-				return fail(c, "both sides of a file are "
-				    "/dev/null");
-			if (anull)
-				strcpy(a, b);
-			if (bnull)
-				strcpy(b, a);
-			if ((error = puts_(f, "diff --git a/")) < 0 ||
-			    (error = puts_(f, a)) < 0 ||
-			    (error = puts_(f, " b/")) < 0 ||
-			    (error = puts_(f, b)) < 0 ||
-			    (error = puts_(f, "\n")) < 0 ||
-			    (anull && (error = puts_(f,
-			    "new file mode 100644\n")) < 0) ||
-			    (bnull && (error = puts_(f,
-			    "deleted file mode 100644\n")) < 0) ||
-			    (error = puts_(f, anull ? "--- /dev/null\n" :
-			    "--- a/")) < 0 ||
-			    (!anull && ((error = puts_(f, a)) < 0 ||
-			    (error = puts_(f, "\n")) < 0)) ||
-			    (error = puts_(f, bnull ? "+++ /dev/null\n" :
-			    "+++ b/")) < 0 ||
-			    (!bnull && ((error = puts_(f, b)) < 0 ||
-			    (error = puts_(f, "\n")) < 0)))
-				return error;
-			l = l2 + n2;
-			after_index = 0;
-			continue;
-		} else if (!git_file) {
-			/* Commentary around plain diffs ("Index:", "diff -u"). */
-			l += n;
-			continue;
-		} else if (in_header && starts(l, n, "index ")) {
-			if ((error = put(f, l, n)) < 0)
-				return error;
-			if (!nl && (error = puts_(f, "\n")) < 0)
-				return error;
-			after_index = 1;
-			l += n;
-			continue;
-		} else if (in_header && starts(l, n, "--- ") && (l + n >= end ||
-		    !starts(l + n, (size_t)(end - l - n), "+++ "))) {
-			return fail(c, "truncated patch: '---' line without "
-			    "'+++' line");
-		} else if (starts(l, n, "--- ") || starts(l, n, "Binary files ") ||
-		    starts(l, n, "GIT binary patch")) {
-			in_header = 0;
-		}
-		after_index = 0;
-		if ((error = put(f, l, n)) < 0)
-			return error;
-		l += n;
-	}
-	if (after_index && (error = puts_(f, "-- \n")) < 0)
-		return error;
-	if (!f->buf && (error = put(f, "", 0)) < 0)
-		return error;
 	return 0;
 }
 
@@ -616,9 +406,9 @@ out:
 static int
 check_patch(struct ctx *c, const char *text, size_t len)
 {
-	struct frame f = { NULL, 0, 0 };
+	struct wf_patch *patch = NULL;
 	struct binary_check bc = { NULL };
-	git_diff *diff = NULL;
+	git_diff *diff;
 	size_t i, n;
 	int error;
 
@@ -627,15 +417,16 @@ check_patch(struct ctx *c, const char *text, size_t len)
 		    len, c->o.max_patch);
 		goto out;
 	}
-	if ((error = frame_patch(c, &f, text, len)) < 0)
-		goto out;
-	if (git_diff_from_buffer(&diff, f.buf, f.len) < 0) {
-		const git_error *e = git_error_last();
+	if ((error = wf_patch_parse(&patch, text, len)) < 0) {
+		char msg[2048];
 
-		error = fail(c, "patch does not parse: %s",
-		    e && e->message ? e->message : "unknown error");
+		if (error != WF_EINPUT)
+			goto out;
+		snprintf(msg, sizeof(msg), "%s", wf_error_last());
+		error = fail(c, "%s", msg);
 		goto out;
 	}
+	diff = wf_patch_diff(patch);
 	n = git_diff_num_deltas(diff);
 	if (n == 0) {
 		error = fail(c, "the patch changes no file");
@@ -657,8 +448,7 @@ check_patch(struct ctx *c, const char *text, size_t len)
 			goto out;
 	error = 0;
 out:
-	git_diff_free(diff);
-	free(f.buf);
+	wf_patch_free(patch);
 	return error;
 }
 

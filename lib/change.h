@@ -100,4 +100,11 @@ int wf_change_files_from_tar(json_t **out, int fd, const char *name,
  */
 char *wf_change_base64(const void *buf, size_t len);
 
+/*
+ * Decode strict base64 (as wf_change_base64() writes it): *out is a new
+ * malloc'ed buffer of *len bytes.  WF_EINPUT when `s` is not base64,
+ * WF_ENOMEM; *out is then NULL.
+ */
+int wf_change_unbase64(unsigned char **out, size_t *len, const char *s);
+
 #endif

@@ -10,11 +10,13 @@
  * The X-macro lets check_main.c run them all without a second list.
  */
 #define WF_SUITES \
+	WF_SUITE(apply) \
 	WF_SUITE(catalog) \
 	WF_SUITE(change) \
 	WF_SUITE(json) \
 	WF_SUITE(json_dump) \
 	WF_SUITE(match) \
+	WF_SUITE(patch) \
 	WF_SUITE(plan) \
 	WF_SUITE(queue) \
 	WF_SUITE(step) \

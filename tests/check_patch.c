@@ -1,0 +1,247 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+#include "error.h"
+#include "pack.h"
+#include "patch.h"
+
+static char dir[256];
+static git_repository *repo;
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/wf-check-patch.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(git_repository_init(&repo, dir, 1), 0);
+}
+
+static void
+teardown(void)
+{
+	char cmd[300];
+
+	git_repository_free(repo);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A tree of one file `path` with `content` and `mode`. */
+static git_tree *
+tree1(const char *path, const char *content, git_filemode_t mode)
+{
+	git_treebuilder *tb;
+	git_oid blob, id;
+	git_tree *t;
+
+	ck_assert_int_eq(git_blob_create_from_buffer(&blob, repo, content,
+	    strlen(content)), 0);
+	ck_assert_int_eq(git_treebuilder_new(&tb, repo, NULL), 0);
+	ck_assert_int_eq(git_treebuilder_insert(NULL, tb, path, &blob, mode),
+	    0);
+	ck_assert_int_eq(git_treebuilder_write(&id, tb), 0);
+	git_treebuilder_free(tb);
+	ck_assert_int_eq(git_tree_lookup(&t, repo, &id), 0);
+	return t;
+}
+
+/* Apply `text` to `t`; on success *content gets `path` (malloc'ed). */
+static int
+apply(char **content, git_filemode_t *mode, git_tree *t, const char *text,
+    unsigned fuzz, const char *path)
+{
+	struct wf_patch_opts o = WF_PATCH_OPTS_INIT;
+	struct wf_patch *p;
+	git_tree *nt;
+	git_tree_entry *e;
+	git_blob *b;
+	git_oid id;
+	int error;
+
+	o.fuzz = fuzz;
+	ck_assert_int_eq(wf_patch_parse(&p, text, strlen(text)), 0);
+	error = wf_patch_apply(&id, repo, t, p, &o);
+	wf_patch_free(p);
+	if (error < 0)
+		return error;
+	ck_assert_int_eq(git_tree_lookup(&nt, repo, &id), 0);
+	ck_assert_int_eq(git_tree_entry_bypath(&e, nt, path), 0);
+	ck_assert_int_eq(git_blob_lookup(&b, repo, git_tree_entry_id(e)), 0);
+	*content = calloc(1, (size_t)git_blob_rawsize(b) + 1);
+	memcpy(*content, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+	if (mode)
+		*mode = git_tree_entry_filemode(e);
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	git_tree_free(nt);
+	return 0;
+}
+
+static const char ten[] = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+static const char mod5[] =
+    "--- a/f\n+++ b/f\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n";
+
+START_TEST(test_parse_errors)
+{
+	struct wf_patch *p = (struct wf_patch *)1;
+
+	ck_assert_int_eq(wf_patch_parse(&p, "--- /a\n+++ /b\n", 14),
+	    WF_EINPUT);
+	ck_assert_ptr_null(p);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "absolute path"));
+	ck_assert_int_eq(wf_patch_parse(&p, "diff --git a/x b/x\n@@ -1 +1 @@\n"
+	    "garbage\n", 36), WF_EINPUT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "does not parse"));
+}
+END_TEST
+
+START_TEST(test_exact_and_offset)
+{
+	git_tree *t = tree1("f", ten, GIT_FILEMODE_BLOB), *t2;
+	char *c;
+
+	ck_assert_int_eq(apply(&c, NULL, t, mod5, 0, "f"), 0);
+	ck_assert_str_eq(c, "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n");
+	free(c);
+	t2 = tree1("f", "a\nb\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n",
+	    GIT_FILEMODE_BLOB);
+	ck_assert_int_eq(apply(&c, NULL, t2, mod5, 0, "f"), 0);
+	ck_assert_str_eq(c, "a\nb\n1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n");
+	free(c);
+	git_tree_free(t);
+	git_tree_free(t2);
+}
+END_TEST
+
+START_TEST(test_conflict_names_the_hunk)
+{
+	git_tree *t = tree1("f", "1\n2\n3\n4\n5\n6\nseven\n8\n9\n10\n",
+	    GIT_FILEMODE_BLOB);
+	char *c = NULL;
+
+	ck_assert_int_eq(apply(&c, NULL, t, mod5, 0, "f"), WF_ECONFLICT);
+	ck_assert_str_eq(wf_error_last(), "file 'f': hunk #1 "
+	    "(@@ -2,7 +2,7 @@) does not apply");
+	/* Fuzz 1 drops "8" and "2", and "7" still does not match. */
+	ck_assert_int_eq(apply(&c, NULL, t, mod5, 1, "f"), WF_ECONFLICT);
+	ck_assert_int_eq(apply(&c, NULL, t, mod5, 2, "f"), 0);
+	ck_assert_str_eq(c, "1\n2\n3\n4\nfive\n6\nseven\n8\n9\n10\n");
+	free(c);
+	git_tree_free(t);
+}
+END_TEST
+
+START_TEST(test_new_file_over_existing)
+{
+	git_tree *t = tree1("f", ten, GIT_FILEMODE_BLOB);
+	char *c = NULL;
+
+	ck_assert_int_eq(apply(&c, NULL, t, "diff --git a/f b/f\n"
+	    "new file mode 100644\n--- /dev/null\n+++ b/f\n@@ -0,0 +1 @@\n"
+	    "+x\n", 0, "f"), WF_ECONFLICT);
+	ck_assert_str_eq(wf_error_last(), "file 'f': already exists");
+	git_tree_free(t);
+}
+END_TEST
+
+START_TEST(test_delete_checks_content)
+{
+	git_tree *t = tree1("f", "a\nb\n", GIT_FILEMODE_BLOB);
+	char *c = NULL;
+
+	ck_assert_int_eq(apply(&c, NULL, t, "diff --git a/f b/f\n"
+	    "deleted file mode 100644\n--- a/f\n+++ /dev/null\n"
+	    "@@ -1 +0,0 @@\n-a\n", 0, "f"), WF_ECONFLICT);
+	git_tree_free(t);
+}
+END_TEST
+
+START_TEST(test_crlf_and_no_newline)
+{
+	git_tree *t = tree1("f", "a\r\nb\r\nc", GIT_FILEMODE_BLOB);
+	char *c;
+
+	ck_assert_int_eq(apply(&c, NULL, t, "--- a/f\n+++ b/f\n"
+	    "@@ -1,3 +1,3 @@\n a\r\n-b\r\n+B\r\n c\n"
+	    "\\ No newline at end of file\n", 0, "f"), 0);
+	ck_assert_str_eq(c, "a\r\nB\r\nc");
+	free(c);
+	ck_assert_int_eq(apply(&c, NULL, t, "--- a/f\n+++ b/f\n"
+	    "@@ -2,2 +2,2 @@\n b\r\n-c\n\\ No newline at end of file\n+c\n",
+	    0, "f"), 0);
+	ck_assert_str_eq(c, "a\r\nb\r\nc\n");
+	free(c);
+	/* LF context does not match CRLF lines. */
+	ck_assert_int_eq(apply(&c, NULL, t, "--- a/f\n+++ b/f\n"
+	    "@@ -1,2 +1,2 @@\n a\n-b\n+B\n", 0, "f"), WF_ECONFLICT);
+	git_tree_free(t);
+}
+END_TEST
+
+START_TEST(test_mode_kept_without_index_line)
+{
+	git_tree *t = tree1("f", ten, GIT_FILEMODE_BLOB_EXECUTABLE);
+	git_filemode_t mode;
+	char *c;
+
+	ck_assert_int_eq(apply(&c, &mode, t, mod5, 0, "f"), 0);
+	ck_assert_int_eq(mode, GIT_FILEMODE_BLOB_EXECUTABLE);
+	free(c);
+	ck_assert_int_eq(apply(&c, &mode, t, "diff --git a/f b/f\n"
+	    "old mode 100755\nnew mode 100644\n", 0, "f"), 0);
+	ck_assert_int_eq(mode, GIT_FILEMODE_BLOB);
+	ck_assert_str_eq(c, ten);
+	free(c);
+	git_tree_free(t);
+}
+END_TEST
+
+START_TEST(test_pack_flush)
+{
+	struct wf_pack *pack;
+	git_repository *again;
+	git_blob *b;
+	git_oid id;
+
+	ck_assert_int_eq(wf_pack_attach(&pack, repo), 0);
+	ck_assert_int_eq(wf_pack_flush(pack), 0);
+	ck_assert_int_eq(git_blob_create_from_buffer(&id, repo, "in memory\n",
+	    10), 0);
+	ck_assert_int_eq(git_repository_open(&again, dir), 0);
+	ck_assert_int_ne(git_blob_lookup(&b, again, &id), 0);
+	ck_assert_int_eq(wf_pack_flush(pack), 0);
+	ck_assert_int_eq(git_blob_lookup(&b, again, &id), 0);
+	git_blob_free(b);
+	git_repository_free(again);
+	wf_pack_free(pack);
+}
+END_TEST
+
+Suite *
+patch_suite(void)
+{
+	Suite *s = suite_create("patch");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, test_parse_errors);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("apply");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_exact_and_offset);
+	tcase_add_test(tc, test_conflict_names_the_hunk);
+	tcase_add_test(tc, test_new_file_over_existing);
+	tcase_add_test(tc, test_delete_checks_content);
+	tcase_add_test(tc, test_crlf_and_no_newline);
+	tcase_add_test(tc, test_mode_kept_without_index_line);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pack");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_pack_flush);
+	suite_add_tcase(s, tc);
+	return s;
+}
