@@ -8,7 +8,11 @@ PATH=$top/bin:$PATH
 export PATH
 
 say() {
-	printf '\n\033[1m%s\033[0m\n' "$*" 2>/dev/null || printf '\n%s\n' "$*"
+	if [ -t 1 ]; then
+		printf '\n\033[1m%s\033[0m\n' "$*"
+	else
+		printf '\n%s\n' "$*"
+	fi
 }
 
 say "== The catalog ($demo/catalog)"
