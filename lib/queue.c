@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "error.h"
+#include "json.h"
 #include "hash.h"
 #include "queue.h"
 #include "tarball.h"
@@ -69,7 +70,8 @@ static const char *const migration[] = {
 enum stmt {
 	S_FIND, S_TOMB, S_INSERT, S_DEP, S_BLOCKED, S_AUDIT, S_POSITION,
 	S_RECLAIM_SEL, S_READY, S_LEASE, S_ROW, S_GETSTATE, S_LAND,
-	S_UNBLOCK, S_FAIL, S_EXTEND, S_STAT, NSTMT
+	S_DEPENDENT, S_UNBLOCK, S_FAIL, S_EXTEND, S_STAT, S_BEGIN, S_COMMIT,
+	NSTMT
 };
 
 static const char *const stmt_sql[NSTMT] = {
@@ -92,14 +94,14 @@ static const char *const stmt_sql[NSTMT] = {
 	    " (priority = ?2 AND qid < ?3))",
 	[S_RECLAIM_SEL] = "SELECT qid, id, attempts, max_attempts, lease_owner"
 	    " FROM entries WHERE state = 'leased' AND lease_expires < ?1",
-	[S_READY] = "SELECT qid, created_at, not_before, state FROM entries"
+	[S_READY] = "SELECT qid, created_at, not_before, state, id FROM entries"
 	    " WHERE target = ?1 AND state IN ('queued', 'failed') AND"
 	    " blocked = 0 AND not_before <= ?2 ORDER BY priority DESC, qid"
 	    " LIMIT ?3",
 	[S_LEASE] = "UPDATE entries SET state = 'leased', attempts ="
 	    " attempts + 1, lease_owner = ?2, lease_token = ?3,"
 	    " lease_expires = ?4, leased_at = ?5, updated_at = ?5"
-	    " WHERE qid = ?1 RETURNING id, state",
+	    " WHERE qid = ?1",
 	[S_ROW] = "SELECT qid, id, target, kind, state, priority, attempts,"
 	    " max_attempts, blocked, not_before, lease_owner, lease_token,"
 	    " lease_expires, created_at, updated_at, finished_at, last_error,"
@@ -111,6 +113,7 @@ static const char *const stmt_sql[NSTMT] = {
 	[S_LAND] = "UPDATE entries SET state = 'landed', lease_owner = NULL,"
 	    " lease_token = NULL, lease_expires = NULL, finished_at = ?2,"
 	    " updated_at = ?2, last_error = NULL WHERE qid = ?1",
+	[S_DEPENDENT] = "SELECT 1 FROM deps WHERE dep_id = ?1 LIMIT 1",
 	[S_UNBLOCK] = "UPDATE entries SET blocked = blocked - 1 WHERE qid IN"
 	    " (SELECT qid FROM deps WHERE dep_id = ?1) AND blocked > 0",
 	[S_FAIL] = "UPDATE entries SET state = ?2, lease_owner = NULL,"
@@ -121,6 +124,9 @@ static const char *const stmt_sql[NSTMT] = {
 	    " WHERE qid = ?1",
 	[S_STAT] = "INSERT INTO stats (name, value) VALUES (?1, ?2)"
 	    " ON CONFLICT (name) DO UPDATE SET value = value + ?2",
+	/* Prepared once: parsing them for every transaction shows up. */
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
 };
 
 struct wf_queue {
@@ -240,7 +246,14 @@ step_done(struct wf_queue *q, sqlite3_stmt *st, const char *what)
 static int
 begin(struct wf_queue *q)
 {
-	return exec(q, "BEGIN IMMEDIATE");
+	sqlite3_stmt *st;
+	int error;
+
+	if ((error = get_stmt(&st, q, S_BEGIN)) < 0)
+		return error;
+	error = step_done(q, st, "BEGIN IMMEDIATE");
+	sqlite3_reset(st);
+	return error;
 }
 
 static int
@@ -260,7 +273,11 @@ commit(struct wf_queue *q)
 			return error;
 		q->busy_flushed = q->busy_retries;
 	}
-	return exec(q, "COMMIT");
+	if ((error = get_stmt(&st, q, S_COMMIT)) < 0)
+		return error;
+	error = step_done(q, st, "COMMIT");
+	sqlite3_reset(st);
+	return error;
 }
 
 static void
@@ -539,7 +556,7 @@ audit(struct wf_queue *q, int64_t qid, const char *id, int64_t at,
 	if (json_object_set_new(detail, "from", from ? json_string(from) :
 	    json_null()) < 0 ||
 	    json_object_set_new(detail, "to", to ? json_string(to) :
-	    json_null()) < 0 || !(s = json_dumps(detail, JSON_COMPACT))) {
+	    json_null()) < 0 || wf_json_dump(&s, NULL, detail, 0) < 0) {
 		json_decref(detail);
 		return wf_error_oom();
 	}
@@ -789,6 +806,7 @@ out:
 static int
 new_token(char *out, struct wf_queue *q)
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
 	size_t i;
 
@@ -798,8 +816,11 @@ new_token(char *out, struct wf_queue *q)
 		memcpy(b, &x, 8);
 		memcpy(b + 8, &y, 8);
 	}
-	for (i = 0; i < sizeof(b); i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 0xf];
+	}
+	out[2 * sizeof(b)] = '\0';
 	return 0;
 }
 
@@ -914,7 +935,7 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 	sqlite3_stmt *st;
 	json_t *arr = NULL, *v;
 	int64_t now = wf_queue_now(), *qids = NULL, latency = 0;
-	char *was_failed = NULL;
+	char *was_failed = NULL, **ids = NULL;
 	size_t n = 0, i, reclaimed;
 	int error, rc;
 
@@ -926,7 +947,8 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 		    "duration");
 	if (!(arr = json_array()) ||
 	    !(qids = calloc(max ? max : 1, sizeof(*qids))) ||
-	    !(was_failed = calloc(max ? max : 1, 1))) {
+	    !(was_failed = calloc(max ? max : 1, 1)) ||
+	    !(ids = calloc(max ? max : 1, sizeof(*ids)))) {
 		error = wf_error_oom();
 		goto out;
 	}
@@ -946,7 +968,13 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 			from = sqlite3_column_int64(st, 1);
 		latency += now - from;
 		was_failed[n] = sqlite3_column_text(st, 3)[0] == 'f';
-		qids[n++] = sqlite3_column_int64(st, 0);
+		qids[n] = sqlite3_column_int64(st, 0);
+		if (!(ids[n++] = strdup((const char *)
+		    sqlite3_column_text(st, 4)))) {
+			sqlite3_reset(st);
+			error = wf_error_oom();
+			goto out;
+		}
 	}
 	sqlite3_reset(st);
 	if (n < max && rc != SQLITE_DONE) {
@@ -956,7 +984,6 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 	for (i = 0; i < n; i++) {
 		char token[33];
 		json_t *d;
-		const char *id;
 
 		new_token(token, q);
 		if ((error = get_stmt(&st, q, S_LEASE)) < 0)
@@ -966,16 +993,16 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 		sqlite3_bind_text(st, 3, token, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 4, now + lease_ms);
 		sqlite3_bind_int64(st, 5, now);
-		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-			error = db_error(q, rc, "cannot lease an entry");
+		if ((error = step_done(q, st, "cannot lease an entry")) < 0)
+			goto out;
+		if (sqlite3_changes(q->db) != 1) {
+			error = wf_error_set(WF_EOS, "queue '%s': cannot lease "
+			    "entry '%s': it is gone", q->path, ids[i]);
 			goto out;
 		}
-		id = (const char *)sqlite3_column_text(st, 0);
 		d = detail(q, owner, now, "lease");
-		error = audit(q, qids[i], id, now, was_failed[i] ? "failed" :
-		    "queued", "leased", d);
-		sqlite3_reset(st);
-		if (error < 0)
+		if ((error = audit(q, qids[i], ids[i], now, was_failed[i] ?
+		    "failed" : "queued", "leased", d)) < 0)
 			goto out;
 	}
 	if (n > 0) {
@@ -1006,6 +1033,9 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 out:
 	if (error < 0)
 		rollback(q);
+	for (i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
 	free(qids);
 	free(was_failed);
 	json_decref(arr);
@@ -1099,7 +1129,7 @@ wf_queue_ack_landed(struct wf_queue *q, const char *id, const char *token,
 	json_t *d = NULL, *p = NULL;
 	json_error_t jerr;
 	int64_t now = wf_queue_now();
-	int error;
+	int error, rc;
 
 	if ((error = begin(q)) < 0)
 		return error;
@@ -1109,11 +1139,22 @@ wf_queue_ack_landed(struct wf_queue *q, const char *id, const char *token,
 	sqlite3_bind_int64(st, 1, h.qid);
 	sqlite3_bind_int64(st, 2, now);
 	if ((error = step_done(q, st, "cannot mark an entry landed")) < 0 ||
-	    (error = get_stmt(&st, q, S_UNBLOCK)) < 0)
+	    (error = get_stmt(&st, q, S_DEPENDENT)) < 0)
 		goto out;
+	/* Most entries have no dependents: skip the update's IN table. */
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if ((error = step_done(q, st, "cannot release dependents")) < 0)
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW && rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot find dependents");
 		goto out;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW) {
+		if ((error = get_stmt(&st, q, S_UNBLOCK)) < 0)
+			goto out;
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if ((error = step_done(q, st, "cannot release dependents")) < 0)
+			goto out;
+	}
 	p = paths ? json_deep_copy(paths) : json_loads(h.paths, 0, &jerr);
 	d = detail(q, h.owner, now, "landed");
 	if (!p || !d || json_object_set_new(d, "paths", p) < 0) {
