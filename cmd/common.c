@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,6 +115,37 @@ wf_cmd_common_option(int opt, const char *usage)
 }
 
 int
+wf_cmd_other_option(int *code, int opt, char **argv, const char *usage)
+{
+	const char *arg = argv[optind - 1];
+
+	switch (opt) {
+	case ':':
+		*code = wf_cmd_usage_error("option '%s' needs a value", arg);
+		return 1;
+	case '?':
+		if (optopt >= WF_OPT_HELP)
+			*code = wf_cmd_usage_error("option '%.*s' takes no "
+			    "value", (int)strcspn(arg, "="), arg);
+		else if (optopt)
+			*code = wf_cmd_usage_error("unknown option '-%c'",
+			    optopt);
+		else
+			*code = wf_cmd_usage_error("unknown option '%s'", arg);
+		return 1;
+	}
+	switch (wf_cmd_common_option(opt, usage)) {
+	case 1:
+		*code = WF_EXIT_OK;
+		return 1;
+	case 0:
+		return 0;
+	}
+	*code = wf_cmd_usage_error("unknown option '%s'", arg);
+	return 1;
+}
+
+int
 wf_cmd_parse_size(size_t *out, const char *arg, const char *name)
 {
 	unsigned long long v;
@@ -199,8 +231,13 @@ wf_cmd_each_value(int argc, char **argv,
 int
 wf_cmd_finish(int code)
 {
-	int bad = ferror(stdout);
+	static int finished;
+	int bad;
 
+	if (finished)
+		return code;
+	finished = 1;
+	bad = ferror(stdout);
 	if (fclose(stdout) != 0)
 		bad = 1;
 	if (bad) {

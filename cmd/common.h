@@ -62,6 +62,16 @@ int wf_cmd_usage_error(const char *fmt, ...)
  */
 int wf_cmd_common_option(int opt, const char *usage);
 
+/*
+ * Handle what getopt_long() returned that the tool's own cases did not:
+ * the common options, and the ':' and '?' of a missing value or an
+ * unknown option (the tool calls getopt_long with opterr = 0 and a
+ * leading ':' in its short options).  Returns 0 when the tool should go
+ * on parsing; 1 when it should exit at once with *code (0 after --help
+ * or --version, WF_EXIT_USAGE after a usage error).
+ */
+int wf_cmd_other_option(int *code, int opt, char **argv, const char *usage);
+
 /* Parse a non-negative decimal number for option `name`. */
 int wf_cmd_parse_size(size_t *out, const char *arg, const char *name);
 

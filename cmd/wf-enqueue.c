@@ -508,30 +508,9 @@ main(int argc, char **argv)
 		case OPT_DEPENDS_ON:
 			json_array_append_new(s.depends_on, json_string(optarg));
 			break;
-		case ':':
-			code = wf_cmd_usage_error("option '%s' needs a value",
-			    argv[optind - 1]);
-			goto done;
-		case '?':
-			if (optopt && optopt < WF_OPT_HELP)
-				code = wf_cmd_usage_error("unknown option "
-				    "'-%c'", optopt);
-			else
-				code = wf_cmd_usage_error("unknown option "
-				    "'%s'", argv[optind - 1]);
-			goto done;
 		default:
-			switch (wf_cmd_common_option(opt, usage)) {
-			case 1:
-				code = WF_EXIT_OK;
+			if (wf_cmd_other_option(&code, opt, argv, usage))
 				goto done;
-			case 0:
-				break;
-			default:
-				code = wf_cmd_usage_error("unknown option '%s'",
-				    argv[optind - 1]);
-				goto done;
-			}
 		}
 	}
 	argc -= optind;

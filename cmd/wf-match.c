@@ -137,28 +137,9 @@ main(int argc, char **argv)
 		case OPT_EXIT_STATUS:
 			exit_status = 1;
 			break;
-		case ':':
-			return wf_cmd_usage_error("option '%s' needs a value",
-			    argv[optind - 1]);
-		case '?':
-			if (optopt >= WF_OPT_HELP)
-				return wf_cmd_usage_error("option '%.*s' takes "
-				    "no value", (int)strcspn(argv[optind - 1],
-				    "="), argv[optind - 1]);
-			if (optopt)
-				return wf_cmd_usage_error("unknown option "
-				    "'-%c'", optopt);
-			return wf_cmd_usage_error("unknown option '%s'",
-			    argv[optind - 1]);
 		default:
-			switch (wf_cmd_common_option(opt, usage)) {
-			case 1:
-				return wf_cmd_finish(WF_EXIT_OK);
-			case 0:
-				break;
-			default:
-				return wf_cmd_usage_error("unknown option");
-			}
+			if (wf_cmd_other_option(&code, opt, argv, usage))
+				return wf_cmd_finish(code);
 		}
 	}
 	argc -= optind;

@@ -218,7 +218,7 @@ test_expect_success 'the examples of the man page run as written' '
 	echo "int lex(void);" >top/contrib/demo/lexer.c &&
 	git -C top add . &&
 	git -C top commit -q -m "lexer" &&
-	awk -f "$T/examples.awk" "$WF_SRC/man/wf-match.1" &&
+	awk -f "$TEST_DIRECTORY/examples.awk" "$WF_SRC/man/wf-match.1" &&
 	test $(ls example*.sh | wc -l) -eq 5 &&
 	for f in example*.sh; do
 		(cd top && sh ../$f) >out 2>err

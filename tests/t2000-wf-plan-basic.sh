@@ -169,7 +169,7 @@ test_expect_success 'a long chain and a hot conflict key plan quickly' '
 test_expect_success 'the examples of the man page run as written' '
 	mkdir top &&
 	cp -R "$WF_SRC/contrib" top/ &&
-	awk -f "$T/examples.awk" "$WF_SRC/man/wf-plan.1" &&
+	awk -f "$TEST_DIRECTORY/examples.awk" "$WF_SRC/man/wf-plan.1" &&
 	test $(ls example*.sh | wc -l) -ge 4 &&
 	for f in example*.sh; do
 		(cd top && sh ../$f) >out 2>err
