@@ -38,3 +38,32 @@ if echo '{"paths": ["src/lexer.c"]}' |
 	echo '{"paths": ["src/lexer.c"]}' |
 		wf-match --catalog "$demo/catalog" --pretty
 fi
+
+say "== A throwaway repository, and two change requests queued for main"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/wf-demo.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+repo=$tmp/repo
+git init -q -b main "$repo"
+git -C "$repo" config user.name 'Demo Author'
+git -C "$repo" config user.email 'demo@example.com'
+printf 'int parse(const char *s);\n' >"$repo/parser.h"
+printf '# Demo\n' >"$repo/README.md"
+git -C "$repo" add .
+git -C "$repo" commit -q -m 'Start the demo repository'
+
+# A patch, as git diff writes it.
+printf 'int parse(const char *s, int len);\n' >"$repo/parser.h"
+git -C "$repo" diff >"$tmp/fix.diff"
+git -C "$repo" checkout -q parser.h
+wf-enqueue -C "$repo" --id issue-501/1 --target main \
+	--message 'Pass the length to parse()' --patch "$tmp/fix.diff"
+
+# Whole files from a tar archive, placed under site/.
+mkdir "$tmp/site"
+printf '<h1>Document the queue</h1>\n' >"$tmp/site/index.html"
+tar -C "$tmp/site" -cf "$tmp/site.tar" index.html
+wf-enqueue -C "$repo" --id issue-502/1 --target main \
+	--message 'Publish the queue page' --tar "$tmp/site.tar" --prefix site
+
+say "== wf-queue list --format text"
+wf-queue -C "$repo" list --format text

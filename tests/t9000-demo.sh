@@ -1,0 +1,22 @@
+#!/bin/sh
+# The demo that `make demo` runs works, and shows what it says it shows.
+
+. "$(dirname "$0")/lib.sh"
+
+test_expect_success 'the demo runs to the end' '
+	sh "$WF_SRC/contrib/demo/run.sh" >out 2>err &&
+	test ! -s err
+'
+
+test_expect_success 'it plans issue 482 as the telemetry contract does' '
+	test_grep "^stage 0, parallel: compliance-advisory, policy-overview$" out &&
+	test_grep "^  blocking conflicts: deliverable:weekly-report$" out &&
+	test_grep "^stage 1, sequential: enforcement-snapshot$" out
+'
+
+test_expect_success 'it queues two changes in a throwaway repository' '
+	test_grep "^\{\"id\":\"issue-501/1\",\"queue_id\":1,\"state\":\"queued\"" out &&
+	test_grep "^ +2 +queued .* issue-502/1$" out
+'
+
+test_done
