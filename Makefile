@@ -51,6 +51,7 @@ TOOLS = $(patsubst cmd/%.c,%,$(filter cmd/wf-%.c,$(wildcard cmd/*.c)))
 CMD_COMMON = cmd/common.o
 BINS = $(addprefix bin/,$(TOOLS))
 MANS = $(wildcard man/*.1)
+SCHEMAS = $(wildcard schema/*.json)
 TEST_SRC = $(sort $(wildcard tests/check_*.c))
 TEST_OBJ = $(TEST_SRC:.c=.o)
 # Small drivers of library code for the shell tests.
@@ -107,10 +108,13 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1
 	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 644 $(MANS) $(DESTDIR)$(MANPREFIX)/man1
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/schema
+	$(INSTALL) -m 644 $(SCHEMAS) $(DESTDIR)$(DATADIR)/schema
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
 	rm -f $(addprefix $(DESTDIR)$(MANPREFIX)/man1/,$(notdir $(MANS)))
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/schema/,$(notdir $(SCHEMAS)))
 
 clean:
 	rm -rf bin lib/*.o lib/*.d lib/libwf.a cmd/*.o cmd/*.d tests/*.o \

@@ -21,6 +21,17 @@ for pair in $want; do
 done
 # Used by the demo and man page checks, not by the build.
 command -v man >/dev/null 2>&1 || missing="$missing man-db"
+# The independent JSON Schema (draft 2020-12) validator the wf-emit tests
+# check every event with; Debian's python3 has it as python3-jsonschema.
+have_jsonschema=
+for py in python3 /usr/bin/python3; do
+	if "$py" -c 'from jsonschema import Draft202012Validator' \
+	    >/dev/null 2>&1; then
+		have_jsonschema=1
+		break
+	fi
+done
+[ -n "$have_jsonschema" ] || missing="$missing python3-jsonschema"
 
 [ -z "$missing" ] && exit 0
 

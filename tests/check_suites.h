@@ -13,12 +13,14 @@
 	WF_SUITE(apply) \
 	WF_SUITE(catalog) \
 	WF_SUITE(change) \
+	WF_SUITE(event) \
 	WF_SUITE(json) \
 	WF_SUITE(json_dump) \
 	WF_SUITE(match) \
 	WF_SUITE(patch) \
 	WF_SUITE(plan) \
 	WF_SUITE(queue) \
+	WF_SUITE(sink) \
 	WF_SUITE(step) \
 	WF_SUITE(workflow)
 

@@ -6,7 +6,9 @@
 
 tools=$(cd "$WF_BIN" && ls wf-* 2>/dev/null)
 # Tools whose first operand is a command (wf-queue list), not a file.
-subcommand_tools="wf-queue"
+subcommand_tools="wf-queue wf-emit"
+# Tools that take no operands at all.
+no_operand_tools="wf-apply"
 
 test_expect_success 'the tools are built' '
 	test -n "$tools"
@@ -40,10 +42,21 @@ for t in $tools; do
 		'
 		;;
 	*)
+		case " $no_operand_tools " in
+		*" $t "*)
+		test_expect_success "$t rejects an operand with exit 2" '
+			test_expect_code 2 $t no-such-file.json </dev/null >out 2>err &&
+			test ! -s out &&
+			test_grep "^$t: error: unexpected operand .no-such-file.json.$" err
+		'
+			;;
+		*)
 	test_expect_success "$t reports a missing input file with exit 4" '
 		test_expect_code 4 $t no-such-file.json </dev/null >out 2>err &&
 		test_grep "^$t: error: cannot open .no-such-file.json.: No such file or directory$" err
 	'
+			;;
+		esac
 		;;
 	esac
 

@@ -19,4 +19,12 @@ test_expect_success 'it queues two changes in a throwaway repository' '
 	test_grep "^ +2 +queued .* issue-502/1$" out
 '
 
+test_expect_success 'it records the events of its run with wf-emit and shows them' '
+	test_grep "^[0-9]+ events in .*/events.jsonl$" out &&
+	test_grep "^\{\"plan_id\":\"multiwf-[0-9a-f]{32}\",\"issue_number\":482," out &&
+	test_grep "^\{\"issue_number\":482,.*\"skip_reason\":\"preview_only_guard\"\}$" out &&
+	test_grep "^\{\"change_id\":\"issue-501/1\",\"queue_id\":1,\"state\":\"queued\",\"position\":1,\"existing\":false\}$" out &&
+	test_grep "^  \"enqueued_count\": 2,$" out
+'
+
 test_done

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The built-in demo: match sample issues against a sample catalog, plan
-# the matched workflows, and show the plans.  Run by `make demo`.
+# the matched workflows, and show the plans; queue changes; record the
+# telemetry events of the run with wf-emit and show them.  Run by
+# `make demo`.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 demo=$top/contrib/demo
@@ -14,6 +16,11 @@ say() {
 		printf '\n%s\n' "$*"
 	fi
 }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/wf-demo.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+# The telemetry events of this run, appended by every wf-emit below.
+events=$tmp/events.jsonl
 
 say "== The catalog ($demo/catalog)"
 for f in "$demo"/catalog/*.json; do
@@ -39,9 +46,14 @@ if echo '{"paths": ["src/lexer.c"]}' |
 		wf-match --catalog "$demo/catalog" --pretty
 fi
 
+say "== Previews: wf-emit in the middle records each plan, then its skip summary"
+wf-match --catalog "$demo/catalog" "$demo/issues.jsonl" |
+	wf-plan --allow-partial-success --preview-only |
+	wf-emit plan_created --output "$events" --tee |
+	wf-emit execution_summary --skipped --output "$events"
+echo "$(wc -l <"$events") events in $events"
+
 say "== A throwaway repository, and two change requests queued for main"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/wf-demo.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
 repo=$tmp/repo
 git init -q -b main "$repo"
 git -C "$repo" config user.name 'Demo Author'
@@ -56,14 +68,22 @@ printf 'int parse(const char *s, int len);\n' >"$repo/parser.h"
 git -C "$repo" diff >"$tmp/fix.diff"
 git -C "$repo" checkout -q parser.h
 wf-enqueue -C "$repo" --id issue-501/1 --target main \
-	--message 'Pass the length to parse()' --patch "$tmp/fix.diff"
+	--message 'Pass the length to parse()' --patch "$tmp/fix.diff" |
+	wf-emit change --output "$events" --tee
 
 # Whole files from a tar archive, placed under site/.
 mkdir "$tmp/site"
 printf '<h1>Document the queue</h1>\n' >"$tmp/site/index.html"
 tar -C "$tmp/site" -cf "$tmp/site.tar" index.html
 wf-enqueue -C "$repo" --id issue-502/1 --target main \
-	--message 'Publish the queue page' --tar "$tmp/site.tar" --prefix site
+	--message 'Publish the queue page' --tar "$tmp/site.tar" --prefix site |
+	wf-emit change --output "$events" --tee
 
 say "== wf-queue list --format text"
 wf-queue -C "$repo" list --format text
+
+say "== The events of this run ($events)"
+cat "$events"
+
+say "== Their batch metrics (wf-emit metrics --pretty)"
+wf-emit metrics --pretty "$events"
