@@ -187,6 +187,20 @@ wf_cmd_write_json(const json_t *v)
 }
 
 int
+wf_cmd_pretty(void)
+{
+	return pretty;
+}
+
+int
+wf_cmd_write_buf(const char *s, size_t len)
+{
+	if (fwrite(s, 1, len, stdout) != len)
+		return wf_error_set_errno(WF_EOS, "cannot write to stdout");
+	return 0;
+}
+
+int
 wf_cmd_write_text(const char *s)
 {
 	if (fputs(s, stdout) == EOF)

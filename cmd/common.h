@@ -81,6 +81,12 @@ int wf_cmd_parse_size(size_t *out, const char *arg, const char *name);
  */
 int wf_cmd_write_json(const json_t *v);
 
+/* Whether --pretty was given. */
+int wf_cmd_pretty(void);
+
+/* Write len bytes of s to stdout as they are.  Returns 0 or WF_EOS. */
+int wf_cmd_write_buf(const char *s, size_t len);
+
 /* Write a string to stdout as is.  Returns 0 or WF_EOS. */
 int wf_cmd_write_text(const char *s);
 

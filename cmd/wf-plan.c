@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "common.h"
 #include "error.h"
 #include "json.h"
@@ -76,6 +77,17 @@ plan_one(const struct wf_json_doc *doc, void *ctx)
 	char *text = NULL;
 	int error;
 
+	/* Compact JSON straight from the planner: one serialisation. */
+	if (run->format == FORMAT_JSON && !wf_cmd_pretty()) {
+		size_t len;
+
+		if ((error = wf_plan_build_text(&text, &len, doc,
+		    &run->opts)) < 0)
+			return error;
+		text[len] = '\n';
+		error = wf_cmd_write_buf(text, len + 1);
+		goto out;
+	}
 	if ((error = wf_plan_build(&plan, doc, &run->opts)) < 0)
 		return error;
 	switch (run->format) {
@@ -95,6 +107,7 @@ plan_one(const struct wf_json_doc *doc, void *ctx)
 			error = wf_cmd_write_text(text);
 		break;
 	}
+out:
 	/* A consumer down the pipe sees each plan as its input ends. */
 	if (error == 0 && fflush(stdout) == EOF)
 		error = wf_error_set_errno(WF_EOS, "cannot write to stdout");
@@ -127,6 +140,13 @@ main(int argc, char **argv)
 	struct run run = { WF_PLAN_OPTS_INIT, FORMAT_JSON, 0 };
 	int opt, code = WF_EXIT_OK, error = 0;
 
+	/*
+	 * jansson's values live in arena chunks: a large WorkflowPlan is a
+	 * million of them, and malloc and free would cost as much as the
+	 * parse.  Before any value exists, so each is freed where it came
+	 * from.
+	 */
+	json_set_alloc_funcs(wf_arena_alloc, wf_arena_free);
 	wf_cmd_init("wf-plan");
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -163,6 +183,7 @@ main(int argc, char **argv)
 	error = wf_cmd_each_value(argc, argv, plan_one, &run);
 	if (error < 0)
 		code = wf_cmd_fail(error);
+	wf_arena_release();
 	wf_git_shutdown();
 	return wf_cmd_finish(code);
 }

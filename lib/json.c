@@ -76,8 +76,11 @@ wf_jpath_format(char *buf, size_t size, const struct wf_jpath *p)
 			w = snprintf(buf + n, size - n, ".%s", k);
 		else {
 			json_t *s = json_string(k);
-			char *q = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+			char *q = NULL;
 
+			/* Not json_dumps(): its text is jansson's to free. */
+			if (s && wf_json_dump(&q, NULL, s, 0) < 0)
+				q = NULL;
 			json_decref(s);
 			w = snprintf(buf + n, size - n, "%s[%s]",
 			    i == 0 ? "." : "", q ? q : "?");

@@ -1482,49 +1482,87 @@ out:
 	return error;
 }
 
-int
-wf_plan_build(json_t **out, const struct wf_json_doc *doc,
-    const struct wf_plan_opts *opts)
+/* "multiwf-" and 32 hex digits: the length of a plan_id, NUL included. */
+#define PLAN_ID_SIZE (8 + 32 + 1)
+
+/*
+ * Check the WorkflowPlan, schedule it and build the plan without
+ * plan_id and explain (*body, a new reference), and its compact text
+ * (*text, malloc'ed, *len bytes): the plan_id is the blob id of that
+ * text, so it is written once for the id and the output.  On error
+ * both are NULL.  b is the caller's to build_release() either way.
+ */
+static int
+build_text(json_t **body, char **text, size_t *len, struct build *b,
+    const struct wf_json_doc *doc, const struct wf_plan_opts *opts)
 {
 	static const char *const keys[] = { "item", "candidates",
 	    "selection_reason", "selection_message", NULL };
 	static const struct wf_plan_opts defaults = WF_PLAN_OPTS_INIT;
 	struct wf_jpath path = WF_JPATH_INIT;
-	struct build b;
-	json_t *v = doc->value, *body = NULL, *plan = NULL;
-	char hex[GIT_OID_HEXSZ + 1], id[64], *canon = NULL;
+	json_t *v = doc->value;
+	int error;
+
+	*body = NULL;
+	*text = NULL;
+	*len = 0;
+	memset(b, 0, sizeof(*b));
+	b->doc = doc;
+	b->opts = opts ? opts : &defaults;
+	if (b->opts->version != WF_PLAN_OPTS_VERSION)
+		return wf_error_set(WF_ERROR, "unsupported wf_plan_opts "
+		    "version %u", b->opts->version);
+	if (b->opts->max_parallel > (size_t)INT64_MAX)
+		return wf_error_set(WF_ERROR, "max_parallel %zu is too large",
+		    b->opts->max_parallel);
+	if ((error = wf_json_check_object(doc, &path, v, keys)) < 0 ||
+	    (error = check_opt_string(b, &path, v, "selection_reason")) < 0 ||
+	    (error = check_opt_string(b, &path, v,
+	    "selection_message")) < 0 ||
+	    (error = parse_item(b, &path, v)) < 0 ||
+	    (error = parse_candidates(b, &path, v)) < 0)
+		return error;
+	error = wf_plan_graph_schedule(b->g, b->opts->max_parallel);
+	if (error == WF_EINPUT)
+		error = cycle_error(b);
+	if (error < 0 || (error = build_body(body, b, v)) < 0)
+		return error;
+	if ((error = wf_json_dump(text, len, *body, 0)) < 0) {
+		json_decref(*body);
+		*body = NULL;
+	}
+	return error;
+}
+
+/* The plan_id of a plan whose body (see build_text()) is `text`. */
+static int
+plan_id(char *out, const char *text, size_t len)
+{
+	char hex[GIT_OID_HEXSZ + 1];
 	git_oid oid;
+	int error;
+
+	if ((error = wf_hash_buf(&oid, text, len)) < 0)
+		return error;
+	wf_hash_hex(hex, &oid);
+	snprintf(out, PLAN_ID_SIZE, "multiwf-%.32s", hex);
+	return 0;
+}
+
+int
+wf_plan_build(json_t **out, const struct wf_json_doc *doc,
+    const struct wf_plan_opts *opts)
+{
+	struct build b;
+	json_t *body = NULL, *plan = NULL;
+	char id[PLAN_ID_SIZE], *text = NULL;
 	size_t len;
 	int error;
 
 	*out = NULL;
-	memset(&b, 0, sizeof(b));
-	b.doc = doc;
-	b.opts = opts ? opts : &defaults;
-	if (b.opts->version != WF_PLAN_OPTS_VERSION)
-		return wf_error_set(WF_ERROR, "unsupported wf_plan_opts "
-		    "version %u", b.opts->version);
-	if (b.opts->max_parallel > (size_t)INT64_MAX)
-		return wf_error_set(WF_ERROR, "max_parallel %zu is too large",
-		    b.opts->max_parallel);
-	if ((error = wf_json_check_object(doc, &path, v, keys)) < 0 ||
-	    (error = check_opt_string(&b, &path, v, "selection_reason")) < 0 ||
-	    (error = check_opt_string(&b, &path, v,
-	    "selection_message")) < 0 ||
-	    (error = parse_item(&b, &path, v)) < 0 ||
-	    (error = parse_candidates(&b, &path, v)) < 0)
+	if ((error = build_text(&body, &text, &len, &b, doc, opts)) < 0 ||
+	    (error = plan_id(id, text, len)) < 0)
 		goto out;
-	error = wf_plan_graph_schedule(b.g, b.opts->max_parallel);
-	if (error == WF_EINPUT)
-		error = cycle_error(&b);
-	if (error < 0 || (error = build_body(&body, &b, v)) < 0)
-		goto out;
-	/* wf_hash_json(body), with the faster serialiser. */
-	if ((error = wf_json_dump(&canon, &len, body, WF_JSON_DUMP_SORT_KEYS)) < 0 ||
-	    (error = wf_hash_buf(&oid, canon, len)) < 0)
-		goto out;
-	wf_hash_hex(hex, &oid);
-	snprintf(id, sizeof(id), "multiwf-%.32s", hex);
 	if (!(plan = json_object()) ||
 	    (error = set_new(plan, "plan_id", json_string(id))) < 0 ||
 	    json_object_update(plan, body) < 0 ||
@@ -1536,9 +1574,65 @@ wf_plan_build(json_t **out, const struct wf_json_doc *doc,
 	plan = NULL;
 	error = 0;
 out:
-	free(canon);
+	free(text);
 	json_decref(body);
 	json_decref(plan);
+	build_release(&b);
+	return error;
+}
+
+int
+wf_plan_build_text(char **out, size_t *len, const struct wf_json_doc *doc,
+    const struct wf_plan_opts *opts)
+{
+	struct build b;
+	json_t *body = NULL, *explain = NULL;
+	char id[PLAN_ID_SIZE], head[64], *text = NULL, *etext = NULL, *s;
+	size_t blen, hlen, elen = 0, n;
+	int error;
+
+	*out = NULL;
+	*len = 0;
+	if ((error = build_text(&body, &text, &blen, &b, doc, opts)) < 0 ||
+	    (error = plan_id(id, text, blen)) < 0)
+		goto out;
+	if (b.opts->explain) {
+		if (!(explain = json_object())) {
+			error = wf_error_oom();
+			goto out;
+		}
+		if ((error = build_explain(explain, &b)) < 0 ||
+		    (error = wf_json_dump(&etext, &elen, explain, 0)) < 0)
+			goto out;
+	}
+	/*
+	 * {"plan_id":"…", then the body's members, then ,"explain":[…] from
+	 * the object {"explain":[…]}.  A body always has members.
+	 */
+	hlen = (size_t)snprintf(head, sizeof(head), "{\"plan_id\":\"%s\",", id);
+	n = hlen + (blen - 2) + (etext ? elen - 1 : 0) + 1;
+	if (!(s = realloc(text, n + 1))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	text = s;
+	memmove(s + hlen, s + 1, blen - 2);
+	memcpy(s, head, hlen);
+	if (etext) {
+		s[hlen + blen - 2] = ',';
+		memcpy(s + hlen + blen - 1, etext + 1, elen - 1);
+	} else {
+		s[n - 1] = '}';
+	}
+	s[n] = '\0';
+	*out = text;
+	*len = n;
+	text = NULL;
+out:
+	free(text);
+	free(etext);
+	json_decref(explain);
+	json_decref(body);
 	build_release(&b);
 	return error;
 }

@@ -35,9 +35,12 @@ struct wf_plan_opts {
  * allow_partial_success, preview_only, selection_reason,
  * selection_message, stages, max_parallel, item, workflows,
  * deliverable_manifest, and explain when opts->explain is set.
- * plan_id is "multiwf-" and the first 32 hex digits of wf_hash_json()
- * of the plan without plan_id and explain, so equal plans have equal
- * ids whatever the order of the candidates or the output format.
+ * plan_id is "multiwf-" and the first 32 hex digits of the blob id
+ * (wf_hash_buf()) of the plan without plan_id and explain, written by
+ * wf_json_dump() with its keys in the order above, so the same input
+ * gives the same id whatever the order of the candidates or the output
+ * format.  (Candidate definitions and the item keep their keys in the
+ * order read, in the id as in the output.)
  * wf-plan(1) describes every field.
  *
  * Returns WF_EINPUT, with a message "<name>:<line>:<col>: <path>: ..."
@@ -52,6 +55,17 @@ struct wf_plan_opts {
  * read-only, or json_deep_copy() one before changing it.
  */
 int wf_plan_build(json_t **out, const struct wf_json_doc *doc,
+    const struct wf_plan_opts *opts);
+
+/*
+ * As wf_plan_build(), but *out is the plan's compact text: byte for byte
+ * what wf_json_dump() of wf_plan_build()'s plan gives, without building
+ * that plan, so a large plan is serialised once, not once for its id and
+ * again for the output.  *out is malloc'ed and NUL-terminated, *len its
+ * length; the caller frees it.  Both are NULL/0 on error; errors are
+ * those of wf_plan_build().
+ */
+int wf_plan_build_text(char **out, size_t *len, const struct wf_json_doc *doc,
     const struct wf_plan_opts *opts);
 
 /*

@@ -34,6 +34,28 @@ plan(json_t **out, const char *text, const struct wf_plan_opts *opts)
 	return error;
 }
 
+/* As plan(), through wf_plan_build_text(). */
+static int
+plan_text(char **out, size_t *len, const char *text,
+    const struct wf_plan_opts *opts)
+{
+	struct wf_json_doc d;
+	json_error_t err;
+	int error;
+
+	memset(&d, 0, sizeof(d));
+	d.value = json_loads(text, 0, &err);
+	ck_assert_msg(d.value != NULL, "bad test JSON: %s", err.text);
+	d.name = "<stdin>";
+	d.text = text;
+	d.len = strlen(text);
+	d.line = 1;
+	d.col = 1;
+	error = wf_plan_build_text(out, len, &d, opts);
+	json_decref(d.value);
+	return error;
+}
+
 static json_t *
 plan_ok(const char *text, const struct wf_plan_opts *opts)
 {
@@ -66,10 +88,19 @@ static void
 assert_input_error(const char *text, const char *want)
 {
 	json_t *p = (json_t *)1;
+	char *s = (char *)1;
+	size_t len = 1;
 	const char *msg;
 
 	ck_assert_int_eq(plan(&p, text, NULL), WF_EINPUT);
 	ck_assert_ptr_null(p);
+	msg = wf_error_last();
+	ck_assert_msg(strncmp(msg, "<stdin>:", 8) == 0, "%s", msg);
+	ck_assert_str_eq(msg + 8, want);
+	/* The text form fails the same way. */
+	ck_assert_int_eq(plan_text(&s, &len, text, NULL), WF_EINPUT);
+	ck_assert_ptr_null(s);
+	ck_assert_uint_eq(len, 0);
 	msg = wf_error_last();
 	ck_assert_msg(strncmp(msg, "<stdin>:", 8) == 0, "%s", msg);
 	ck_assert_str_eq(msg + 8, want);
@@ -402,7 +433,8 @@ START_TEST(plan_id_is_hash_of_the_rest)
 {
 	struct wf_plan_opts o = WF_PLAN_OPTS_INIT;
 	json_t *p, *rest;
-	char hex[GIT_OID_HEXSZ + 1], want[64];
+	char hex[GIT_OID_HEXSZ + 1], want[64], *s;
+	size_t len;
 	git_oid oid;
 
 	o.explain = 1;
@@ -410,12 +442,51 @@ START_TEST(plan_id_is_hash_of_the_rest)
 	rest = json_deep_copy(p);
 	json_object_del(rest, "plan_id");
 	json_object_del(rest, "explain");
-	ck_assert_int_eq(wf_hash_json(&oid, rest), 0);
+	/* The rest as written: compact, keys in the plan's own order. */
+	ck_assert_int_eq(wf_json_dump(&s, &len, rest, 0), 0);
+	ck_assert(strncmp(s, "{\"issue_number\":482,", 20) == 0);
+	ck_assert_int_eq(wf_hash_buf(&oid, s, len), 0);
 	snprintf(want, sizeof(want), "multiwf-%.32s", wf_hash_hex(hex, &oid));
 	ck_assert_str_eq(json_string_value(json_object_get(p, "plan_id")),
 	    want);
+	free(s);
 	json_decref(rest);
 	json_decref(p);
+}
+END_TEST
+
+/* wf_plan_build_text() writes what dumping wf_plan_build()'s plan does. */
+static void
+assert_text_is_dump(const char *text, const struct wf_plan_opts *o)
+{
+	json_t *p = plan_ok(text, o);
+	char *want, *got;
+	size_t wlen, glen;
+
+	ck_assert_int_eq(wf_json_dump(&want, &wlen, p, 0), 0);
+	ck_assert_int_eq(plan_text(&got, &glen, text, o), 0);
+	ck_assert_uint_eq(glen, strlen(got));
+	ck_assert_str_eq(got, want);
+	ck_assert_uint_eq(glen, wlen);
+	free(want);
+	free(got);
+	json_decref(p);
+}
+
+START_TEST(text_is_the_plan_dumped)
+{
+	struct wf_plan_opts o = WF_PLAN_OPTS_INIT;
+	static const char empty[] = "{\"item\": {\"number\": 3},"
+	    " \"candidates\": [], \"selection_reason\": \"no_match\"}";
+
+	assert_text_is_dump(contract, &o);
+	assert_text_is_dump(empty, &o);
+	o.explain = 1;
+	assert_text_is_dump(contract, &o);
+	assert_text_is_dump(empty, &o);
+	o.max_parallel = 1;
+	o.preview_only = 1;
+	assert_text_is_dump(contract, &o);
 }
 END_TEST
 
@@ -829,6 +900,7 @@ plan_suite(void)
 	tcase_add_test(tc, explain_reasons);
 	tcase_add_test(tc, plan_id_is_content);
 	tcase_add_test(tc, plan_id_is_hash_of_the_rest);
+	tcase_add_test(tc, text_is_the_plan_dumped);
 	tcase_add_test(tc, empty_candidates);
 	tcase_add_loop_test(tc, bad_plan, 0,
 	    sizeof(bad_plans) / sizeof(bad_plans[0]));

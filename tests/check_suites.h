@@ -11,6 +11,7 @@
  */
 #define WF_SUITES \
 	WF_SUITE(apply) \
+	WF_SUITE(arena) \
 	WF_SUITE(catalog) \
 	WF_SUITE(change) \
 	WF_SUITE(event) \

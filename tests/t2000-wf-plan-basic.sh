@@ -34,6 +34,15 @@ test_expect_success 'the options are carried into the plan, and change its id' '
 	test "$id1" != "$id2"
 '
 
+test_expect_success 'plan_id is the git blob id of the plan as written, without it' '
+	wf-plan "$T/plan-482.json" >actual &&
+	id=$(sed -e "s/^{\"plan_id\":\"multiwf-\([0-9a-f]*\)\".*/\1/" actual) &&
+	sed -e "s/^{\"plan_id\":\"[^\"]*\",/{/" actual | tr -d "\n" >rest &&
+	full=$(git hash-object rest) &&
+	test ${#id} -eq 32 &&
+	test "$id" = "$(printf %.32s "$full")"
+'
+
 test_expect_success '--pretty indents the same plan' '
 	wf-plan --pretty "$T/plan-482.json" >actual &&
 	test_cmp "$T/expect-482-pretty.json" actual
