@@ -26,8 +26,9 @@ static const char usage[] =
 "\n"
 "Validate change requests (JSON, one per line) read from the FILEs or\n"
 "standard input, or one request built from the options, and store them\n"
-"in the change queue in one transaction.  Write one line of JSON per\n"
-"request: {\"id\", \"queue_id\", \"state\", \"position\"}.\n"
+"in the change queue in one transaction.  An ExecutionSummary (what\n"
+"wf-run writes) stands for the requests of its \"changes\".  Write one\n"
+"line of JSON per request: {\"id\", \"queue_id\", \"state\", \"position\"}.\n"
 "\n"
 "  --db PATH            the queue database (default: $WF_DB, or\n"
 "                       wf/queue.db in the repository's git directory)\n"
@@ -137,10 +138,39 @@ refuse(struct run *run, int error)
 	return 0;
 }
 
+static int read_request(const struct wf_json_doc *doc, struct run *run);
+
+/*
+ * A value is a change request, or an ExecutionSummary (what wf-run
+ * writes) whose "changes" are requests.
+ */
 static int
 read_one(const struct wf_json_doc *doc, void *ctx)
 {
 	struct run *run = ctx;
+	json_t *changes = json_object_get(doc->value, "changes"), *c;
+	struct wf_json_doc sub;
+	size_t i;
+	int error;
+
+	if (!json_is_array(changes) ||
+	    !json_object_get(doc->value, "stage_runs"))
+		return read_request(doc, run);
+	json_array_foreach(changes, i, c) {
+		/* Places are the summary's: its text does not name them. */
+		sub = *doc;
+		sub.value = c;
+		sub.text = NULL;
+		sub.len = 0;
+		if ((error = read_request(&sub, run)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int
+read_request(const struct wf_json_doc *doc, struct run *run)
+{
 	struct wf_change *c = NULL;
 	char where[1024], hex[GIT_OID_HEXSZ + 1];
 	json_t *prev;
@@ -508,9 +538,30 @@ main(int argc, char **argv)
 		case OPT_DEPENDS_ON:
 			json_array_append_new(s.depends_on, json_string(optarg));
 			break;
+		case ':':
+			code = wf_cmd_usage_error("option '%s' needs a value",
+			    argv[optind - 1]);
+			goto done;
+		case '?':
+			if (optopt && optopt < WF_OPT_HELP)
+				code = wf_cmd_usage_error("unknown option "
+				    "'-%c'", optopt);
+			else
+				code = wf_cmd_usage_error("unknown option "
+				    "'%s'", argv[optind - 1]);
+			goto done;
 		default:
-			if (wf_cmd_other_option(&code, opt, argv, usage))
+			switch (wf_cmd_common_option(opt, usage)) {
+			case 1:
+				code = WF_EXIT_OK;
 				goto done;
+			case 0:
+				break;
+			default:
+				code = wf_cmd_usage_error("unknown option '%s'",
+				    argv[optind - 1]);
+				goto done;
+			}
 		}
 	}
 	argc -= optind;
@@ -555,7 +606,7 @@ main(int argc, char **argv)
 			goto out;
 		doc.name = name;
 		doc.line = doc.col = 1;
-		error = read_one(&doc, &run);
+		error = read_request(&doc, &run);
 		json_decref(doc.value);
 	} else {
 		error = wf_cmd_each_value(argc, argv, read_one, &run);

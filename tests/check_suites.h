@@ -21,6 +21,8 @@
 	WF_SUITE(patch) \
 	WF_SUITE(plan) \
 	WF_SUITE(queue) \
+	WF_SUITE(run) \
+	WF_SUITE(sandbox) \
 	WF_SUITE(sink) \
 	WF_SUITE(step) \
 	WF_SUITE(workflow)
