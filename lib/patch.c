@@ -8,6 +8,7 @@
 #include "error.h"
 #include "path.h"
 #include "patch.h"
+#include "tree.h"
 
 /*
  * Framing for libgit2's patch parser, which (in 1.5) needs a
@@ -844,7 +845,7 @@ struct file {
 
 struct state {
 	git_repository *repo;
-	git_tree *base;
+	const git_oid *base;	/* the tree patched */
 	struct file *file;
 	size_t nr, alloc;
 };
@@ -865,7 +866,7 @@ static int
 state_get(uint16_t *mode, git_oid *id, struct state *st, const char *path)
 {
 	struct file *f = state_find(st, path);
-	git_tree_entry *e = NULL;
+	struct wf_tree_entry e;
 	int error;
 
 	if (f) {
@@ -873,14 +874,13 @@ state_get(uint16_t *mode, git_oid *id, struct state *st, const char *path)
 		*id = f->id;
 		return f->present ? 0 : 1;
 	}
-	error = git_tree_entry_bypath(&e, st->base, path);
-	if (error == GIT_ENOTFOUND)
+	error = wf_tree_lookup(&e, st->repo, st->base, path);
+	if (error == WF_ENOTFOUND)
 		return 1;
 	if (error < 0)
-		return wf_error_set_git(WF_EOS, "cannot read '%s'", path);
-	*mode = (uint16_t)git_tree_entry_filemode(e);
-	*id = *git_tree_entry_id(e);
-	git_tree_entry_free(e);
+		return wf_error_prefix(error, "cannot read '%s'", path);
+	*mode = (uint16_t)e.mode;
+	*id = e.id;
 	if (*mode == GIT_FILEMODE_TREE || *mode == GIT_FILEMODE_COMMIT)
 		return wf_error_set(WF_ECONFLICT, "file '%s': is a %s in the "
 		    "tree", path, *mode == GIT_FILEMODE_TREE ? "directory" :
@@ -1084,9 +1084,16 @@ int
 wf_patch_apply(git_oid *out, git_repository *repo, git_tree *base,
     const struct wf_patch *p, const struct wf_patch_opts *opts)
 {
+	return wf_patch_apply_id(out, repo, git_tree_id(base), p, opts);
+}
+
+int
+wf_patch_apply_id(git_oid *out, git_repository *repo, const git_oid *base,
+    const struct wf_patch *p, const struct wf_patch_opts *opts)
+{
 	struct wf_patch_opts o = WF_PATCH_OPTS_INIT;
 	struct state st;
-	git_tree_update *up = NULL;
+	struct wf_tree_edit *up = NULL;
 	size_t i, nup;
 	int error;
 
@@ -1103,24 +1110,20 @@ wf_patch_apply(git_oid *out, git_repository *repo, git_tree *base,
 		goto out;
 	}
 	for (i = 0, nup = 0; i < st.nr; i++) {
-		git_tree_entry *e = NULL;
-
 		if (st.file[i].present) {
-			up[nup].action = GIT_TREE_UPDATE_UPSERT;
 			up[nup].id = st.file[i].id;
-			up[nup].filemode = (git_filemode_t)st.file[i].mode;
-		} else if (git_tree_entry_bypath(&e, base,
-		    st.file[i].path) == 0) {
-			/* Added and deleted again: nothing to remove. */
-			git_tree_entry_free(e);
-			up[nup].action = GIT_TREE_UPDATE_REMOVE;
+			up[nup].mode = (git_filemode_t)st.file[i].mode;
 		} else {
-			continue;
+			/* Removing what is not there (added and deleted
+			 * again) is nothing. */
+			up[nup].remove = 1;
 		}
 		up[nup++].path = st.file[i].path;
 	}
-	if (git_tree_create_updated(out, repo, base, nup, up) < 0) {
-		error = wf_error_set_git(WF_ECONFLICT, "cannot build the tree");
+	if ((error = wf_tree_update(out, repo, base, up, nup)) < 0) {
+		if (error != WF_ENOMEM && error != WF_EOS)
+			error = wf_error_prefix(WF_ECONFLICT, "cannot build the "
+			    "tree");
 		goto out;
 	}
 	error = 0;

@@ -62,4 +62,12 @@ git_diff *wf_patch_diff(const struct wf_patch *p);
 int wf_patch_apply(git_oid *out, git_repository *repo, git_tree *base,
     const struct wf_patch *p, const struct wf_patch_opts *opts);
 
+/*
+ * As wf_patch_apply(), to the tree whose id is `base`: for callers that
+ * have the id and would only look the tree up to pass it.
+ */
+int wf_patch_apply_id(git_oid *out, git_repository *repo,
+    const git_oid *base, const struct wf_patch *p,
+    const struct wf_patch_opts *opts);
+
 #endif

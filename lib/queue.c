@@ -63,6 +63,10 @@ static const char *const migration[] = {
 	" state TEXT NOT NULL, archived_at INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
 	" WITHOUT ROWID;",
+	/* 1 -> 2: check results by tree, so a tree is checked once. */
+	"CREATE TABLE check_cache (tree TEXT NOT NULL, command TEXT NOT NULL,"
+	" result TEXT NOT NULL, at INTEGER NOT NULL,"
+	" PRIMARY KEY (tree, command)) WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS (sizeof(migration) / sizeof(*migration))
@@ -1120,19 +1124,17 @@ out:
 	return error;
 }
 
-int
-wf_queue_ack_landed(struct wf_queue *q, const char *id, const char *token,
-    const json_t *paths)
+/* Mark the leased entry `id` landed, inside the caller's transaction. */
+static int
+land(struct wf_queue *q, const char *id, const char *token,
+    const json_t *paths, int64_t now)
 {
 	struct held h = { 0, 0, 0, "", NULL };
 	sqlite3_stmt *st;
 	json_t *d = NULL, *p = NULL;
 	json_error_t jerr;
-	int64_t now = wf_queue_now();
 	int error, rc;
 
-	if ((error = begin(q)) < 0)
-		return error;
 	if ((error = find_lease(&h, q, id, token)) < 0 ||
 	    (error = get_stmt(&st, q, S_LAND)) < 0)
 		goto out;
@@ -1162,13 +1164,45 @@ wf_queue_ack_landed(struct wf_queue *q, const char *id, const char *token,
 		error = wf_error_oom();
 		goto out;
 	}
-	if ((error = audit(q, h.qid, id, now, "leased", "landed", d)) < 0)
-		goto out;
+	error = audit(q, h.qid, id, now, "leased", "landed", d);
+out:
+	free(h.paths);
+	return error;
+}
+
+int
+wf_queue_ack_landed(struct wf_queue *q, const char *id, const char *token,
+    const json_t *paths)
+{
+	int error;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = land(q, id, token, paths, wf_queue_now())) < 0 ||
+	    (error = commit(q)) < 0)
+		rollback(q);
+	return error;
+}
+
+int
+wf_queue_ack_landed_batch(struct wf_queue *q, const char *const *ids,
+    const char *const *tokens, size_t n)
+{
+	int64_t now = wf_queue_now();
+	size_t i;
+	int error;
+
+	if (n == 0)
+		return 0;
+	if ((error = begin(q)) < 0)
+		return error;
+	for (i = 0; i < n; i++)
+		if ((error = land(q, ids[i], tokens[i], NULL, now)) < 0)
+			goto out;
 	error = commit(q);
 out:
 	if (error < 0)
 		rollback(q);
-	free(h.paths);
 	return error;
 }
 
@@ -2430,5 +2464,149 @@ out:
 	if (error < 0)
 		rollback(q);
 	json_decref(report);
+	return error;
+}
+
+/*
+ * Leases held by wf-apply: released after a crash, annotated with what
+ * the checks said, and the check results cached by tree.
+ */
+
+int
+wf_queue_release(struct wf_queue *q, const char *id, const char *token,
+    const char *why)
+{
+	struct held h = { 0, 0, 0, "", NULL };
+	sqlite3_stmt *st = NULL;
+	int64_t now = wf_queue_now();
+	json_t *d;
+	int error, rc;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = find_lease(&h, q, id, token)) < 0)
+		goto out;
+	rc = sqlite3_prepare_v2(q->db, "UPDATE entries SET state = 'queued',"
+	    " attempts = max(attempts - 1, 0), lease_owner = NULL,"
+	    " lease_token = NULL, lease_expires = NULL, not_before = 0,"
+	    " updated_at = ?2 WHERE qid = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot release a lease");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, h.qid);
+	sqlite3_bind_int64(st, 2, now);
+	if ((error = step_done(q, st, "cannot release a lease")) < 0)
+		goto out;
+	d = detail(q, h.owner, now, why ? why : "released");
+	if ((error = audit(q, h.qid, id, now, "leased", "queued", d)) < 0)
+		goto out;
+	error = commit(q);
+out:
+	sqlite3_finalize(st);
+	if (error < 0)
+		rollback(q);
+	free(h.paths);
+	return error;
+}
+
+int
+wf_queue_note(struct wf_queue *q, const char *id, const char *token,
+    const char *why, const json_t *extra)
+{
+	struct held h = { 0, 0, 0, "", NULL };
+	int64_t now = wf_queue_now();
+	const char *k;
+	json_t *d = NULL, *v;
+	int error;
+
+	if ((error = begin(q)) < 0)
+		return error;
+	if ((error = find_lease(&h, q, id, token)) < 0)
+		goto out;
+	if (!(d = detail(q, h.owner, now, why))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	json_object_foreach((json_t *)extra, k, v)
+		if (!json_object_get(d, k) && json_object_set(d, k, v) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	error = audit(q, h.qid, id, now, "leased", "leased", d);
+	d = NULL;
+	if (error < 0)
+		goto out;
+	error = commit(q);
+out:
+	json_decref(d);
+	if (error < 0)
+		rollback(q);
+	free(h.paths);
+	return error;
+}
+
+int
+wf_queue_cache_get(json_t **out, struct wf_queue *q, const char *tree,
+    const char *command)
+{
+	sqlite3_stmt *st = NULL;
+	json_error_t jerr;
+	int error, rc;
+
+	*out = NULL;
+	rc = sqlite3_prepare_v2(q->db, "SELECT result FROM check_cache WHERE"
+	    " tree = ?1 AND command = ?2", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_error(q, rc, "cannot read the check cache");
+	sqlite3_bind_text(st, 1, tree, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, command, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		error = wf_error_set(WF_ENOTFOUND, "no cached result");
+	} else if (rc != SQLITE_ROW) {
+		error = db_error(q, rc, "cannot read the check cache");
+	} else if (!(*out = json_loads((const char *)sqlite3_column_text(st, 0),
+	    0, &jerr))) {
+		error = wf_error_set(WF_EOS, "queue '%s': a damaged check "
+		    "result: %s", q->path, jerr.text);
+	} else {
+		error = 0;
+	}
+	sqlite3_finalize(st);
+	return error;
+}
+
+int
+wf_queue_cache_put(struct wf_queue *q, const char *tree, const char *command,
+    const json_t *result)
+{
+	sqlite3_stmt *st = NULL;
+	char *s = NULL;
+	int error, rc;
+
+	if (wf_json_dump(&s, NULL, result, 0) < 0)
+		return wf_error_oom();
+	if ((error = begin(q)) < 0)
+		goto out;
+	rc = sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO check_cache"
+	    " (tree, command, result, at) VALUES (?1, ?2, ?3, ?4)", -1, &st,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot write the check cache");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, tree, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, command, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, s, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, wf_queue_now());
+	if ((error = step_done(q, st, "cannot write the check cache")) < 0)
+		goto out;
+	error = commit(q);
+out:
+	sqlite3_finalize(st);
+	if (error < 0)
+		rollback(q);
+	free(s);
 	return error;
 }

@@ -40,7 +40,7 @@ struct wf_queue_opts {
 #define WF_QUEUE_OPTS_INIT { 5, 1000, 3600000, 30000, 0, NULL }
 
 /* The schema version this code reads and writes. */
-#define WF_QUEUE_SCHEMA_VERSION 1
+#define WF_QUEUE_SCHEMA_VERSION 2
 
 /*
  * Open (creating when missing, with its directory) the queue at `path`
@@ -104,6 +104,14 @@ int wf_queue_extend(struct wf_queue *q, const char *id, const char *token,
  */
 int wf_queue_ack_landed(struct wf_queue *q, const char *id,
     const char *token, const json_t *paths);
+
+/*
+ * As wf_queue_ack_landed() for the `n` entries ids[i] held with
+ * tokens[i] (paths as recorded at enqueue), in one transaction: all are
+ * acked, or, on any error, none.
+ */
+int wf_queue_ack_landed_batch(struct wf_queue *q, const char *const *ids,
+    const char *const *tokens, size_t n);
 
 /*
  * Mark the leased entry `id` failed with `why` (NULL for none): it is
@@ -220,5 +228,38 @@ uint64_t wf_queue_busy_retries(const struct wf_queue *q);
 
 /* Milliseconds since the epoch, the clock the queue uses. */
 int64_t wf_queue_now(void);
+
+/*
+ * Give back the lease of entry `id` held with `token` without counting
+ * the attempt: it is queued again at once.  For leases a crash or an
+ * interrupted step left behind.  Errors as for wf_queue_extend(), and
+ * the queue is then unchanged.
+ */
+int wf_queue_release(struct wf_queue *q, const char *id, const char *token,
+    const char *why);
+
+/*
+ * Add a row to the audit log of the leased entry `id` (held with
+ * `token`) without changing its state: {"who", "when", "why", ...} with
+ * the members of `extra` (borrowed; may be NULL) after these.  Errors as
+ * for wf_queue_extend().
+ */
+int wf_queue_note(struct wf_queue *q, const char *id, const char *token,
+    const char *why, const json_t *extra);
+
+/*
+ * The cached result of check `command` on tree `tree` (hex id), as
+ * stored by wf_queue_cache_put(): *out is a new reference.
+ * WF_ENOTFOUND when there is none; *out is then NULL.
+ */
+int wf_queue_cache_get(json_t **out, struct wf_queue *q, const char *tree,
+    const char *command);
+
+/*
+ * Keep `result` (borrowed) as the result of `command` on `tree`,
+ * replacing an older one.  On error the cache is unchanged.
+ */
+int wf_queue_cache_put(struct wf_queue *q, const char *tree,
+    const char *command, const json_t *result);
 
 #endif

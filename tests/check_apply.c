@@ -1,6 +1,8 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -114,7 +116,7 @@ START_TEST(test_batch_lands_and_takes_out_conflicts)
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res,
 	    1), "state")), "failed");
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res,
-	    1), "reason")), "file 'f': hunk #1 (@@ -3,7 +3,7 @@) does not "
+	    1), "error")), "file 'f': hunk #1 (@@ -3,7 +3,7 @@) does not "
 	    "apply");
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res,
 	    2), "state")), "landed");
@@ -232,6 +234,334 @@ START_TEST(test_branch_moved_rebuilds)
 }
 END_TEST
 
+/* Queue a files request `id` adding file `path` with `content`. */
+static void
+enqueue_file(const char *id, const char *path, const char *content)
+{
+	char req[1024], *b64 = wf_change_base64(content, strlen(content));
+
+	snprintf(req, sizeof(req), "{\"id\": \"%s\", \"target\": \"main\", "
+	    "\"kind\": \"files\", \"message\": \"Add %s\", \"files\": "
+	    "[{\"path\": \"%s\", \"content\": \"%s\"}]}", id, path, path, b64);
+	enqueue_json(req);
+	free(b64);
+}
+
+static const char *
+state_at(json_t *res, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(res, i),
+	    "state"));
+}
+
+static const char *
+error_at(json_t *res, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(res, i),
+	    "error"));
+}
+
+static size_t
+count_state(json_t *res, const char *state)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < json_array_size(res); i++)
+		n += strcmp(state_at(res, i), state) == 0;
+	return n;
+}
+
+static int
+ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), m = strlen(tail);
+
+	return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
+/* A check that fails when a file holds the marker; counts its runs. */
+static char check_cmd[600];
+static const char *checks[] = { check_cmd, NULL };
+
+static void
+marker_check(const char *marker, const char *extra)
+{
+	snprintf(check_cmd, sizeof(check_cmd), "echo run >>'%s/runs'; %s"
+	    "if grep -rl %s .; then exit 1; fi", dir, extra ? extra : "",
+	    marker);
+}
+
+static int
+runs(void)
+{
+	char *s = git_out("cat runs 2>/dev/null | wc -l");
+	int n = atoi(s);
+
+	free(s);
+	return n;
+}
+
+/* n changes c0.. adding new/cI; those in `bad` hold `marker`. */
+static void
+enqueue_files(int n, const int *bad, size_t nbad, const char *marker)
+{
+	char id[16], path[32], content[32];
+	size_t j;
+	int i, is_bad;
+
+	for (i = 0; i < n; i++) {
+		for (is_bad = 0, j = 0; j < nbad; j++)
+			is_bad |= bad[j] == i;
+		snprintf(id, sizeof(id), "c%d", i);
+		snprintf(path, sizeof(path), "new/c%d", i);
+		snprintf(content, sizeof(content), "%s %d\n", is_bad ? marker :
+		    "good", i);
+		enqueue_file(id, path, content);
+	}
+}
+
+START_TEST(test_bisect_one_in_eight)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	const int bad[] = { 5 };
+	json_t *res, *v, *log;
+	char *s;
+
+	enqueue_files(8, bad, 1, "BAD");
+	marker_check("BAD", NULL);
+	o.checks = checks;
+	o.batch = 8;
+	ck_assert_msg(wf_apply_step(&res, repo, q, "main", &o) == 0, "%s",
+	    wf_error_last());
+	ck_assert_int_eq(json_array_size(res), 8);
+	ck_assert_int_eq(count_state(res, "landed"), 7);
+	ck_assert_str_eq(state_at(res, 5), "failed");
+	ck_assert_msg(ends_with(error_at(res, 5), "' failed (exit status 1):\n"
+	    "./new/c5\n"), "%s", error_at(res, 5));
+	json_decref(res);
+	/* All of 8, the tip, then halves: a few runs, not one per change. */
+	ck_assert_int_le(runs(), 8);
+	s = git_out("git log --format=%s main | tr '\\n' ' '; git ls-tree "
+	    "--name-only main:new | tr '\\n' ' '; git grep -c BAD main | wc -l");
+	ck_assert_str_eq(s, "Add new/c7 Add new/c6 Add new/c4 Add new/c3 "
+	    "Add new/c2 Add new/c1 Add new/c0 base c0 c1 c2 c3 c4 c6 c7 0\n");
+	free(s);
+	/* The audit log keeps what the checks said. */
+	ck_assert_int_eq(wf_queue_show(&v, q, "c0"), 0);
+	log = json_object_get(v, "audit");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(log,
+	    2), "why")), "checks passed");
+	ck_assert(json_is_true(json_object_get(json_array_get(log, 2), "ok")));
+	ck_assert_int_eq(json_array_size(json_object_get(json_array_get(log,
+	    2), "checks")), 1);
+	json_decref(v);
+	ck_assert_int_eq(wf_queue_show(&v, q, "c5"), 0);
+	ck_assert_msg(ends_with(json_string_value(json_object_get(v,
+	    "last_error")), "./new/c5\n"), "%s", json_string_value(
+	    json_object_get(v, "last_error")));
+	json_decref(v);
+}
+END_TEST
+
+START_TEST(test_bisect_two_in_sixteen)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	const int bad[] = { 3, 12 };
+	json_t *res;
+	char *s;
+
+	enqueue_files(16, bad, 2, "BAD");
+	marker_check("BAD", NULL);
+	o.checks = checks;
+	o.batch = 16;
+	ck_assert_msg(wf_apply_step(&res, repo, q, "main", &o) == 0, "%s",
+	    wf_error_last());
+	ck_assert_int_eq(json_array_size(res), 16);
+	ck_assert_int_eq(count_state(res, "landed"), 14);
+	ck_assert_str_eq(state_at(res, 3), "failed");
+	ck_assert_str_eq(state_at(res, 12), "failed");
+	ck_assert(ends_with(error_at(res, 3), "./new/c3\n"));
+	ck_assert(ends_with(error_at(res, 12), "./new/c12\n"));
+	json_decref(res);
+	ck_assert_int_le(runs(), 16);
+	s = git_out("git ls-tree --name-only main:new | wc -l; "
+	    "git log --format='%(trailers:key=Queue-Id,valueonly)' main | "
+	    "grep -c .");
+	ck_assert_str_eq(s, "14\n14\n");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_check_hangs)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	const int bad[] = { 2 };
+	json_t *res;
+	char *s;
+
+	enqueue_files(4, bad, 1, "HANG");
+	/* Sleeps when a file says HANG: only the timeout stops it. */
+	marker_check("NEVER", "if grep -rq HANG .; then sleep 30; fi; ");
+	o.checks = checks;
+	o.check_timeout_ms = 300;
+	o.check_grace_ms = 200;
+	ck_assert_msg(wf_apply_step(&res, repo, q, "main", &o) == 0, "%s",
+	    wf_error_last());
+	ck_assert_int_eq(count_state(res, "landed"), 3);
+	ck_assert_str_eq(state_at(res, 2), "failed");
+	ck_assert_msg(strstr(error_at(res, 2), "' timed out after ") != NULL,
+	    "%s", error_at(res, 2));
+	json_decref(res);
+	s = git_out("git ls-tree --name-only main:new | tr '\\n' ' '");
+	ck_assert_str_eq(s, "c0 c1 c3 ");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_tip_fails_its_checks)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	json_t *res;
+	char *s;
+
+	sh("cd '%s' && echo BAD >bad && git add bad && git commit -qm bad",
+	    dir);
+	enqueue_files(2, NULL, 0, "BAD");
+	marker_check("BAD", NULL);
+	o.checks = checks;
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", &o), 0);
+	ck_assert_int_eq(count_state(res, "failed"), 2);
+	ck_assert_msg(strncmp(error_at(res, 0), "the tip of 'main' fails its "
+	    "checks too: check '", 46) == 0, "%s", error_at(res, 0));
+	json_decref(res);
+	s = git_out("git log --format=%s main");
+	ck_assert_str_eq(s, "bad\nbase\n");
+	free(s);
+}
+END_TEST
+
+static int
+refuse(git_repository *r, const git_oid *tip, const git_oid *head,
+    void *payload)
+{
+	(void)r; (void)tip; (void)head; (void)payload;
+	return wf_error_set(WF_EOS, "no room");
+}
+
+/* A step that fails gives its leases back, attempts not counted. */
+START_TEST(test_failed_step_releases)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	json_t *res, *v;
+
+	enqueue_files(2, NULL, 0, "BAD");
+	o.before_land = refuse;
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", &o), WF_EOS);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(wf_error_last(), "no room");
+	ck_assert_int_eq(wf_queue_show(&v, q, "c1"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(v, "state")),
+	    "queued");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "attempts")), 0);
+	json_decref(v);
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", NULL), 0);
+	ck_assert_int_eq(count_state(res, "landed"), 2);
+	json_decref(res);
+}
+END_TEST
+
+/* A lock a killed process left on the branch does not stop landing. */
+START_TEST(test_stale_lock_removed)
+{
+	json_t *res;
+
+	enqueue_files(1, NULL, 0, "BAD");
+	sh("cd '%s' && : >.git/refs/heads/main.lock && "
+	    "touch -d '10 seconds ago' .git/refs/heads/main.lock", dir);
+	ck_assert_msg(wf_apply_step(&res, repo, q, "main", NULL) == 0, "%s",
+	    wf_error_last());
+	ck_assert_int_eq(count_state(res, "landed"), 1);
+	json_decref(res);
+	sh("cd '%s' && test ! -e .git/refs/heads/main.lock && "
+	    "git ls-tree --name-only main:new | grep -qx c0", dir);
+}
+END_TEST
+
+/* A commit carrying `id`'s trailer, made behind wf-apply's back. */
+static void
+land_by_hand(const char *id)
+{
+	sh("cd '%s' && echo %s >>f && git commit -qam 'by hand' -m "
+	    "'Queue-Id: %s'", dir, id, id);
+}
+
+START_TEST(test_recover_after_crash)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	json_t *leased, *res, *v;
+	char owner[300], host[256];
+	pid_t pid;
+	char *s;
+
+	enqueue_files(3, NULL, 0, "BAD");
+	/* A wf-apply of this host that died holding a, b; c is live. */
+	if ((pid = fork()) == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	gethostname(host, sizeof(host));
+	snprintf(owner, sizeof(owner), "wf-apply@%s:%ld", host, (long)pid);
+	ck_assert_int_eq(wf_queue_lease(&leased, q, "main", 2, owner, 600000),
+	    0);
+	json_decref(leased);
+	snprintf(owner, sizeof(owner), "wf-apply@%s:%ld", host,
+	    (long)getppid());
+	ck_assert_int_eq(wf_queue_lease(&leased, q, "main", 1, owner, 600000),
+	    0);
+	json_decref(leased);
+	land_by_hand("c1");
+	ck_assert_int_eq(wf_apply_recover(&res, repo, q, "main", &o), 0);
+	ck_assert_int_eq(json_array_size(res), 2);
+	ck_assert_str_eq(state_at(res, 0), "queued");
+	ck_assert_str_eq(state_at(res, 1), "landed");
+	s = git_out("git rev-parse main | tr -d '\\n'");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res,
+	    1), "commit")), s);
+	free(s);
+	json_decref(res);
+	ck_assert_int_eq(wf_queue_show(&v, q, "c0"), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "attempts")), 0);
+	json_decref(v);
+	ck_assert_int_eq(wf_queue_show(&v, q, "c2"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(v, "state")),
+	    "leased");
+	json_decref(v);
+	/* Nothing more to do. */
+	ck_assert_int_eq(wf_apply_recover(&res, repo, q, "main", &o), 0);
+	ck_assert_int_eq(json_array_size(res), 0);
+	json_decref(res);
+}
+END_TEST
+
+/* A lease that expired after its change landed: not landed twice. */
+START_TEST(test_landed_before_is_not_rebuilt)
+{
+	json_t *leased, *res;
+	char *s;
+
+	enqueue_files(2, NULL, 0, "BAD");
+	ck_assert_int_eq(wf_queue_lease(&leased, q, "main", 2, "gone", 1), 0);
+	json_decref(leased);
+	land_by_hand("c0");
+	usleep(5000);
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", NULL), 0);
+	ck_assert_int_eq(count_state(res, "landed"), 2);
+	json_decref(res);
+	s = git_out("git log --format=%s main | tr '\\n' ' '");
+	ck_assert_str_eq(s, "Add new/c1 by hand base ");
+	free(s);
+}
+END_TEST
+
 START_TEST(test_queue_id_trailer)
 {
 	size_t len;
@@ -255,6 +585,22 @@ apply_suite(void)
 	tcase_add_test(tc, test_batch_lands_and_takes_out_conflicts);
 	tcase_add_test(tc, test_branch_moved_rebuilds);
 	tcase_add_test(tc, test_commits_and_files);
+	tcase_add_test(tc, test_failed_step_releases);
+	tcase_add_test(tc, test_landed_before_is_not_rebuilt);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("checks");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_bisect_one_in_eight);
+	tcase_add_test(tc, test_bisect_two_in_sixteen);
+	tcase_add_test(tc, test_check_hangs);
+	tcase_add_test(tc, test_tip_fails_its_checks);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("recover");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_recover_after_crash);
+	tcase_add_test(tc, test_stale_lock_removed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("trailer");
 	tcase_add_test(tc, test_queue_id_trailer);

@@ -930,6 +930,83 @@ START_TEST(archive_refusals)
 }
 END_TEST
 
+/* wf-apply's additions: release without an attempt, notes, the cache. */
+START_TEST(release_note_cache)
+{
+	json_t *l, *v, *log;
+	const char *tok;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	l = lease(1, 60000);
+	tok = field(l, 0, "lease_token");
+	ck_assert_int_eq(wf_queue_note(q, "a", "stale", "check", NULL),
+	    WF_ECONFLICT);
+	v = json_pack("{s:s, s:s}", "output", "ok\n", "who", "ignored");
+	ck_assert_int_eq(wf_queue_note(q, "a", tok, "check passed", v), 0);
+	json_decref(v);
+	ck_assert_int_eq(wf_queue_release(q, "a", tok, "crashed"), 0);
+	ck_assert_int_eq(wf_queue_release(q, "a", tok, "again"), WF_ECONFLICT);
+	json_decref(l);
+	ck_assert_int_eq(wf_queue_show(&v, q, "a"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(v, "state")),
+	    "queued");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "attempts")), 0);
+	log = json_object_get(v, "audit");
+	ck_assert_int_eq(json_array_size(log), 4);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(log,
+	    2), "why")), "check passed");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(log,
+	    2), "output")), "ok\n");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(log,
+	    2), "who")), "worker-1");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(log,
+	    3), "why")), "crashed");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(log,
+	    3), "to")), "queued");
+	json_decref(v);
+	/* Leasable again at once. */
+	l = lease(1, 60000);
+	ck_assert_int_eq(json_array_size(l), 1);
+	json_decref(l);
+	ck_assert_int_eq(wf_queue_cache_get(&v, q, "t", "c"), WF_ENOTFOUND);
+	v = json_pack("{s:b}", "ok", 1);
+	ck_assert_int_eq(wf_queue_cache_put(q, "t", "c", v), 0);
+	json_decref(v);
+	ck_assert_int_eq(wf_queue_cache_get(&v, q, "t", "c"), 0);
+	ck_assert(json_is_true(json_object_get(v, "ok")));
+	json_decref(v);
+	ck_assert_int_eq(wf_queue_cache_get(&v, q, "t", "d"), WF_ENOTFOUND);
+}
+END_TEST
+
+/* Acks of many in one transaction: all or none. */
+START_TEST(ack_landed_batch)
+{
+	const char *ids[3] = { "a", "b", "c" }, *tokens[3];
+	json_t *l;
+
+	enqueue_quiet(change("a", 0, NULL, NULL));
+	enqueue_quiet(change("b", 0, NULL, NULL));
+	enqueue_quiet(change("c", 0, "[\"a\"]", NULL));
+	l = lease(2, 60000);
+	tokens[0] = field(l, 0, "lease_token");
+	tokens[1] = "stale";
+	ck_assert_int_eq(wf_queue_ack_landed_batch(q, ids, tokens, 2),
+	    WF_ECONFLICT);
+	ck_assert_str_eq(state_of("a"), "leased");
+	tokens[1] = field(l, 1, "lease_token");
+	ck_assert_int_eq(wf_queue_ack_landed_batch(q, ids, tokens, 2), 0);
+	ck_assert_str_eq(state_of("a"), "landed");
+	ck_assert_str_eq(state_of("b"), "landed");
+	json_decref(l);
+	/* c depended on a: leasable now. */
+	l = lease(1, 60000);
+	ck_assert_str_eq(field(l, 0, "id"), "c");
+	json_decref(l);
+	ck_assert_int_eq(wf_queue_ack_landed_batch(q, ids, tokens, 0), 0);
+}
+END_TEST
+
 Suite *
 queue_suite(void)
 {
@@ -947,6 +1024,8 @@ queue_suite(void)
 	tcase_add_test(tc, backoff);
 	tcase_add_test(tc, depends_on_order);
 	tcase_add_test(tc, list_and_drop);
+	tcase_add_test(tc, release_note_cache);
+	tcase_add_test(tc, ack_landed_batch);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("health");

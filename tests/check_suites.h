@@ -14,6 +14,7 @@
 	WF_SUITE(arena) \
 	WF_SUITE(catalog) \
 	WF_SUITE(change) \
+	WF_SUITE(checks) \
 	WF_SUITE(event) \
 	WF_SUITE(json) \
 	WF_SUITE(json_dump) \
@@ -23,8 +24,10 @@
 	WF_SUITE(queue) \
 	WF_SUITE(run) \
 	WF_SUITE(sandbox) \
+	WF_SUITE(sha1) \
 	WF_SUITE(sink) \
 	WF_SUITE(step) \
+	WF_SUITE(tree) \
 	WF_SUITE(workflow)
 
 #define WF_SUITE(name) Suite *name##_suite(void);

@@ -39,8 +39,12 @@ LC_ALL=C
 export LC_ALL
 
 rm -rf "$TRASH"
-mkdir -p "$TRASH" || exit 1
+mkdir -p "$TRASH/.tmp" || exit 1
 cd "$TRASH" || exit 1
+# Temporary files of the tools (sandboxes, check trees, even those a
+# killed process leaves behind) go with the scratch directory.
+TMPDIR=$TRASH/.tmp
+export TMPDIR
 git config --global init.defaultBranch main
 git config --global user.name 'A U Thor'
 git config --global user.email 'author@example.com'

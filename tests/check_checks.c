@@ -1,0 +1,299 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "checks.h"
+#include "check_suites.h"
+#include "error.h"
+
+static char dir[256];
+static git_repository *repo;
+static git_oid head, base;
+
+static void
+sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/wf-check-check.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	sh("cd '%s' && git init -q -b main . && git config user.name C && "
+	    "git config user.email c@example.com && echo one >f && "
+	    "git add f && git commit -q -m one && mkdir -p d/e && echo two >"
+	    "d/e/g && ln -s f link && git add . && git commit -q -m two", dir);
+	ck_assert_int_eq(git_repository_open(&repo, dir), 0);
+	ck_assert_int_eq(git_reference_name_to_id(&head, repo, "HEAD"), 0);
+	{
+		git_commit *c, *parent;
+
+		ck_assert_int_eq(git_commit_lookup(&c, repo, &head), 0);
+		ck_assert_int_eq(git_commit_parent(&parent, c, 0), 0);
+		base = *git_commit_id(parent);
+		git_commit_free(parent);
+		git_commit_free(c);
+	}
+}
+
+static void
+teardown(void)
+{
+	git_repository_free(repo);
+	sh("rm -rf '%s'", dir);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *
+nth(json_t *res, size_t i)
+{
+	return json_array_get(json_object_get(res, "checks"), i);
+}
+
+static const char *
+str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+START_TEST(test_configured)
+{
+	char **v;
+
+	ck_assert_int_eq(wf_checks_configured(&v, repo, "main"), 0);
+	ck_assert_ptr_null(v[0]);
+	wf_checks_strv_free(v);
+	sh("cd '%s' && git config --add wf.main.check 'make test' && "
+	    "git config --add wf.main.check './lint' && "
+	    "git config --add wf.other.check nope", dir);
+	ck_assert_int_eq(wf_checks_configured(&v, repo, "refs/heads/main"), 0);
+	ck_assert_str_eq(v[0], "make test");
+	ck_assert_str_eq(v[1], "./lint");
+	ck_assert_ptr_null(v[2]);
+	wf_checks_strv_free(v);
+	wf_checks_strv_free(NULL);
+}
+END_TEST
+
+/* The checkout holds the tree; the environment names what is checked. */
+START_TEST(test_runs_on_the_tree)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	const char *cmds[] = {
+		"test \"$(cat f)\" = one && test \"$(cat d/e/g)\" = two && "
+		"test -L link && test ! -e .git && "
+		"test \"$WF_TREE\" = \"$(git --git-dir=\"$WF_GIT_DIR\" "
+		"rev-parse HEAD^{tree})\" && "
+		"test \"$WF_HEAD\" = \"$(git --git-dir=\"$WF_GIT_DIR\" "
+		"rev-parse HEAD)\" && "
+		"test \"$WF_BASE\" = \"$(git --git-dir=\"$WF_GIT_DIR\" "
+		"rev-parse HEAD~1)\" && test \"$WF_TARGET\" = main && "
+		"test \"$WF_QUEUE_IDS\" = 'a b' && echo fine",
+		"echo out; echo err >&2; exit 3",
+		"echo never",
+		NULL
+	};
+	json_t *res, *r;
+	char tmp[300];
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	sh("mkdir '%s'", tmp);
+	o.tmpdir = tmp;
+	o.target = "main";
+	o.queue_ids = "a b";
+	ck_assert_int_eq(wf_checks_run(&res, repo, cmds, &base, &head, &o), 0);
+	ck_assert(json_is_false(json_object_get(res, "ok")));
+	ck_assert_int_eq(json_array_size(json_object_get(res, "checks")), 2);
+	r = nth(res, 0);
+	ck_assert_str_eq(str(r, "output"), "fine\n");
+	ck_assert(json_is_true(json_object_get(r, "ok")));
+	r = nth(res, 1);
+	ck_assert(json_is_false(json_object_get(r, "ok")));
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "exit")), 3);
+	ck_assert(json_is_null(json_object_get(r, "signal")));
+	ck_assert(json_is_false(json_object_get(r, "timed_out")));
+	ck_assert(json_is_false(json_object_get(r, "cached")));
+	ck_assert_str_eq(str(r, "output"), "out\nerr\n");
+	json_decref(res);
+	/* Nothing to run: ok, and no checkout. */
+	ck_assert_int_eq(wf_checks_run(&res, repo, NULL, &base, &head, &o), 0);
+	ck_assert(json_is_true(json_object_get(res, "ok")));
+	json_decref(res);
+	/* The checkouts are gone. */
+	sh("test -z \"$(ls -A '%s/tmp')\"", dir);
+}
+END_TEST
+
+START_TEST(test_bare_repository)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	const char *cmds[] = { "test \"$(cat d/e/g)\" = two", NULL };
+	git_repository *bare;
+	json_t *res;
+	char path[400];
+
+	sh("cd '%s' && git clone -q --bare . bare.git", dir);
+	snprintf(path, sizeof(path), "%s/bare.git", dir);
+	ck_assert_int_eq(git_repository_open(&bare, path), 0);
+	ck_assert_int_eq(wf_checks_run(&res, bare, cmds, &base, &head, &o), 0);
+	ck_assert(json_is_true(json_object_get(res, "ok")));
+	json_decref(res);
+	git_repository_free(bare);
+}
+END_TEST
+
+START_TEST(test_timeout_kills_the_group)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	const char *hang[] = { "echo started; sleep 30; echo late", NULL };
+	const char *stubborn[] = { "trap '' TERM; echo stubborn; "
+	    "while :; do sleep 1; done", NULL };
+	const char *leaves[] = { "sleep 30 & echo left", NULL };
+	json_t *res, *r;
+	int64_t t0;
+
+	o.timeout_ms = 300;
+	o.grace_ms = 300;
+	t0 = now_ms();
+	ck_assert_int_eq(wf_checks_run(&res, repo, hang, &base, &head, &o), 0);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+	r = nth(res, 0);
+	ck_assert(json_is_false(json_object_get(res, "ok")));
+	ck_assert(json_is_true(json_object_get(r, "timed_out")));
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "signal")), 15);
+	ck_assert_str_eq(str(r, "output"), "started\n");
+	json_decref(res);
+	/* SIGTERM ignored: SIGKILL after the grace period. */
+	t0 = now_ms();
+	ck_assert_int_eq(wf_checks_run(&res, repo, stubborn, &base, &head, &o),
+	    0);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+	r = nth(res, 0);
+	ck_assert(json_is_true(json_object_get(r, "timed_out")));
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "signal")), 9);
+	json_decref(res);
+	/* What a passing check leaves running does not hold it up. */
+	o.timeout_ms = 20000;
+	t0 = now_ms();
+	ck_assert_int_eq(wf_checks_run(&res, repo, leaves, &base, &head, &o), 0);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert(json_is_true(json_object_get(res, "ok")));
+	ck_assert_str_eq(str(nth(res, 0), "output"), "left\n");
+	json_decref(res);
+}
+END_TEST
+
+START_TEST(test_output_tail)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	const char *big[] = { "head -c 10000 /dev/zero | tr '\\0' a; "
+	    "printf 'end'", NULL };
+	const char *bad[] = { "printf 'x\\377y\\303\\251z'; exit 1", NULL };
+	json_t *res;
+	const char *s;
+
+	o.tail = 100;
+	ck_assert_int_eq(wf_checks_run(&res, repo, big, &base, &head, &o), 0);
+	s = str(nth(res, 0), "output");
+	ck_assert_int_eq(strlen(s), 100);
+	ck_assert_str_eq(s + 97, "end");
+	json_decref(res);
+	ck_assert_int_eq(wf_checks_run(&res, repo, bad, &base, &head, &o), 0);
+	ck_assert_str_eq(str(nth(res, 0), "output"), "x?y\xc3\xa9z");
+	json_decref(res);
+}
+END_TEST
+
+START_TEST(test_cache)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	struct wf_queue *q;
+	char db[300], cmd[400];
+	const char *cmds[] = { cmd, NULL };
+	json_t *res;
+
+	snprintf(db, sizeof(db), "%s/q.db", dir);
+	snprintf(cmd, sizeof(cmd), "echo ran >>'%s/log'", dir);
+	ck_assert_int_eq(wf_queue_open(&q, db, NULL), 0);
+	o.cache = q;
+	ck_assert_int_eq(wf_checks_run(&res, repo, cmds, &base, &head, &o), 0);
+	ck_assert(json_is_false(json_object_get(nth(res, 0), "cached")));
+	json_decref(res);
+	ck_assert_int_eq(wf_checks_run(&res, repo, cmds, &base, &head, &o), 0);
+	ck_assert(json_is_true(json_object_get(nth(res, 0), "cached")));
+	ck_assert(json_is_true(json_object_get(res, "ok")));
+	json_decref(res);
+	/* Another tree is run again. */
+	ck_assert_int_eq(wf_checks_run(&res, repo, cmds, &base, &base, &o), 0);
+	ck_assert(json_is_false(json_object_get(nth(res, 0), "cached")));
+	json_decref(res);
+	sh("test $(wc -l <'%s/log') -eq 2", dir);
+	wf_queue_free(q);
+}
+END_TEST
+
+static int
+stop_now(void *payload)
+{
+	(void)payload;
+	return wf_error_set(WF_EBUSY, "stopped");
+}
+
+START_TEST(test_tick_stops)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	const char *hang[] = { "sleep 30", NULL };
+	json_t *res;
+	int64_t t0 = now_ms();
+
+	o.tick = stop_now;
+	o.tick_ms = 100;
+	ck_assert_int_eq(wf_checks_run(&res, repo, hang, &base, &head, &o),
+	    WF_EBUSY);
+	ck_assert_ptr_null(res);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+}
+END_TEST
+
+Suite *
+checks_suite(void)
+{
+	Suite *s = suite_create("checks");
+	TCase *tc = tcase_create("run");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_configured);
+	tcase_add_test(tc, test_runs_on_the_tree);
+	tcase_add_test(tc, test_bare_repository);
+	tcase_add_test(tc, test_timeout_kills_the_group);
+	tcase_add_test(tc, test_output_tail);
+	tcase_add_test(tc, test_cache);
+	tcase_add_test(tc, test_tick_stops);
+	suite_add_tcase(s, tc);
+	return s;
+}
