@@ -24,7 +24,18 @@ test_expect_success 'it records the events of its run with wf-emit and shows the
 	test_grep "^\{\"plan_id\":\"multiwf-[0-9a-f]{32}\",\"issue_number\":482," out &&
 	test_grep "^\{\"issue_number\":482,.*\"skip_reason\":\"preview_only_guard\"\}$" out &&
 	test_grep "^\{\"change_id\":\"issue-501/1\",\"queue_id\":1,\"state\":\"queued\",\"position\":1,\"existing\":false\}$" out &&
-	test_grep "^  \"enqueued_count\": 2,$" out
+	test_grep "^  \"enqueued_count\": 6,$" out &&
+	test_grep "^  \"landed_count\": 6,$" out
+'
+
+test_expect_success 'the whole chain lands every change and the deliverables' '
+	test $(grep -c "^{\"id\":\"[^\"]*\",\"queue_id\":[0-9]*,\"state\":\"landed\"" out) -eq 6 &&
+	test_grep "^  study/482/compliance-advisory/report.md$" out &&
+	test_grep "^  study/482/enforcement-snapshot/digest.md$" out &&
+	test_grep "^  study/482/policy-overview/summary.md$" out &&
+	test_grep "^  site/502/index.html$" out &&
+	test_grep "^# Compliance advisory for #482$" out &&
+	test_grep "^  \"multi_workflow_count\": 3,$" out
 '
 
 test_done

@@ -82,6 +82,27 @@ wf-enqueue -C "$repo" --id issue-502/1 --target main \
 say "== wf-queue list --format text"
 wf-queue -C "$repo" list --format text
 
+say "== The whole chain on issues 482 and 502: match | plan | run | emit | enqueue, then apply"
+# The workflows of these two issues write their deliverables from
+# templates, so they run anywhere; the others need a real build.
+grep -E '"number": (482|502),' "$demo/issues.jsonl" |
+	wf-match --catalog "$demo/catalog" |
+	wf-plan --allow-partial-success |
+	wf-run -C "$repo" --target main |
+	wf-emit execution_summary --output "$events" --tee |
+	wf-enqueue -C "$repo" |
+	wf-emit change --output "$events" --tee
+wf-apply -C "$repo" --once |
+	wf-emit change --output "$events" --tee
+
+say "== What landed on main (git log)"
+git -C "$repo" log --format='%h %s%n        %(trailers:key=Queue-Id,valueonly,separator=%x2c)' main
+
+say "== The files the workflows delivered"
+git -C "$repo" ls-tree -r --name-only main | sed -e 's/^/  /'
+say "== study/482/compliance-advisory/report.md"
+git -C "$repo" show main:study/482/compliance-advisory/report.md
+
 say "== The events of this run ($events)"
 cat "$events"
 
