@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "error.h"
+#include "git.h"
 #include "hash.h"
 
 #define CACHE_VERSION 1
@@ -48,15 +49,7 @@ xprintf(const char *fmt, ...)
 int
 wf_cache_default_path(char **out, git_repository *repo)
 {
-	const char *dir = git_repository_commondir(repo);
-
-	*out = NULL;
-	if (!dir)
-		return wf_error_set(WF_EOS, "repository has no git directory");
-	if (!(*out = xprintf("%s%swf/run.db", dir,
-	    dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/")))
-		return wf_error_oom();
-	return 0;
+	return wf_git_common_path(out, repo, "wf/run.db");
 }
 
 /* Create the directory holding `path` when it is missing. */

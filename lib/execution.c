@@ -729,12 +729,12 @@ run_stage(struct exec *e, size_t si)
 	struct wf_run *run = NULL;
 	json_t *names = json_object_get(json_array_get(e->stages, si),
 	    "workflows");
-	size_t *todo = NULL, ntodo = 0, next = 0, active = 0, i, idx, id;
+	size_t *ready = NULL, nready = 0, next = 0, active = 0, i, idx, id;
 	char why[256];
 	const char *dep;
 	int error, rc;
 
-	if (!(todo = calloc(json_array_size(names) + 1, sizeof(*todo))))
+	if (!(ready = calloc(json_array_size(names) + 1, sizeof(*ready))))
 		return wf_error_oom();
 	for (i = 0; i < json_array_size(names); i++) {
 		wf_map_get(&idx, &e->names,
@@ -752,7 +752,7 @@ run_stage(struct exec *e, size_t si)
 			if ((error = skip(&e->wfs[idx], why)) < 0)
 				goto out;
 		} else {
-			todo[ntodo++] = idx;
+			ready[nready++] = idx;
 		}
 	}
 	ro.jobs = e->o.jobs ? e->o.jobs : 1;
@@ -763,8 +763,8 @@ run_stage(struct exec *e, size_t si)
 	if ((error = wf_run_new(&run, &ro)) < 0)
 		goto out;
 	for (;;) {
-		while (active < ro.jobs && next < ntodo) {
-			if ((error = start(e, &e->wfs[todo[next]], run)) < 0)
+		while (active < ro.jobs && next < nready) {
+			if ((error = start(e, &e->wfs[ready[next]], run)) < 0)
 				goto out;
 			next++;
 			active++;
@@ -778,14 +778,14 @@ run_stage(struct exec *e, size_t si)
 		if (rc == 0)
 			break;
 		for (i = 0; i < next; i++)
-			if (e->wfs[todo[i]].sb && e->wfs[todo[i]].job_id == id)
+			if (e->wfs[ready[i]].sb && e->wfs[ready[i]].job_id == id)
 				break;
 		if (i == next) {
 			error = wf_error_set(WF_ERROR, "unknown job %zu", id);
 			goto out;
 		}
-		if ((error = finish(e, &e->wfs[todo[i]], run)) < 0 ||
-		    (error = record(e, &e->wfs[todo[i]])) < 0)
+		if ((error = finish(e, &e->wfs[ready[i]], run)) < 0 ||
+		    (error = record(e, &e->wfs[ready[i]])) < 0)
 			goto out;
 		active--;
 	}
@@ -793,10 +793,10 @@ run_stage(struct exec *e, size_t si)
 out:
 	wf_run_free(run);
 	for (i = 0; i < next; i++) {
-		wf_sandbox_free(e->wfs[todo[i]].sb);
-		e->wfs[todo[i]].sb = NULL;
+		wf_sandbox_free(e->wfs[ready[i]].sb);
+		e->wfs[ready[i]].sb = NULL;
 	}
-	free(todo);
+	free(ready);
 	return error;
 }
 

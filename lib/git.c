@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,23 @@ wf_git_open(git_repository **out, const char *dir)
 	if (error < 0)
 		return wf_error_set_git(WF_EOS, "cannot open repository '%s'",
 		    dir ? dir : ".");
+	return 0;
+}
+
+int
+wf_git_common_path(char **out, git_repository *repo, const char *rel)
+{
+	const char *dir = git_repository_commondir(repo);
+	size_t n;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		return wf_error_set(WF_EOS, "repository has no git directory");
+	n = strlen(dir) + strlen(rel) + 2;
+	if (!(*out = malloc(n)))
+		return wf_error_oom();
+	snprintf(*out, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+	    rel);
 	return 0;
 }
 

@@ -22,6 +22,14 @@ void wf_git_shutdown(void);
 int wf_git_open(git_repository **out, const char *dir);
 
 /*
+ * The path of `rel` inside the repository's common git directory (the
+ * main one for a worktree), where wf keeps its databases and logs:
+ * *out is malloc'ed, the caller's to free.  WF_EOS when the repository
+ * has none.
+ */
+int wf_git_common_path(char **out, git_repository *repo, const char *rel);
+
+/*
  * The paths changed between the trees of `from` and HEAD (both sides of
  * renames, sorted, unique).  *out is a new JSON array of strings.
  * WF_EINPUT when `from` does not name a commit.

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "error.h"
+#include "git.h"
 #include "outbox.h"
 
 #define OUTBOX_SCHEMA_VERSION 1
@@ -176,18 +177,7 @@ wf_outbox_path(const struct wf_outbox *ob)
 int
 wf_outbox_default_path(char **out, git_repository *repo)
 {
-	const char *dir = git_repository_commondir(repo);
-	size_t n;
-
-	*out = NULL;
-	if (!dir)
-		return wf_error_set(WF_EOS, "repository has no git directory");
-	n = strlen(dir) + sizeof("/wf/outbox.db");
-	if (!(*out = malloc(n)))
-		return wf_error_oom();
-	snprintf(*out, n, "%s%swf/outbox.db", dir,
-	    dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/");
-	return 0;
+	return wf_git_common_path(out, repo, "wf/outbox.db");
 }
 
 static int64_t
