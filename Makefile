@@ -40,7 +40,7 @@ CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-	-DWF_VERSION='"$(VERSION)"' -Ilib $(WARNINGS) $(SAN_FLAGS) \
+	-DWF_VERSION='"$(VERSION)"' -DWF_DATADIR='"$(DATADIR)"' -Ilib $(WARNINGS) $(SAN_FLAGS) \
 	$(PKG_CFLAGS) $(CFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 LIBS = -lm -lpthread
@@ -52,6 +52,7 @@ CMD_COMMON = cmd/common.o
 BINS = $(addprefix bin/,$(TOOLS))
 MANS = $(wildcard man/*.1)
 SCHEMAS = $(wildcard schema/*.json)
+HOOKS = hooks/pre-receive hooks/post-receive hooks/pre-push
 TEST_SRC = $(sort $(wildcard tests/check_*.c))
 TEST_OBJ = $(TEST_SRC:.c=.o)
 # Small drivers of library code for the shell tests.
@@ -110,11 +111,16 @@ install: all
 	$(INSTALL) -m 644 $(MANS) $(DESTDIR)$(MANPREFIX)/man1
 	$(INSTALL) -d $(DESTDIR)$(DATADIR)/schema
 	$(INSTALL) -m 644 $(SCHEMAS) $(DESTDIR)$(DATADIR)/schema
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/hooks
+	$(INSTALL) -m 755 $(HOOKS) $(DESTDIR)$(DATADIR)/hooks
+	$(INSTALL) -m 644 contrib/wf.mk $(DESTDIR)$(DATADIR)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
 	rm -f $(addprefix $(DESTDIR)$(MANPREFIX)/man1/,$(notdir $(MANS)))
 	rm -f $(addprefix $(DESTDIR)$(DATADIR)/schema/,$(notdir $(SCHEMAS)))
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/hooks/,$(notdir $(HOOKS)))
+	rm -f $(DESTDIR)$(DATADIR)/wf.mk
 
 clean:
 	rm -rf bin lib/*.o lib/*.d lib/libwf.a cmd/*.o cmd/*.d tests/*.o \

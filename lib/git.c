@@ -77,10 +77,10 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int
-wf_git_changed_paths(json_t **out, git_repository *repo, const char *from)
+/* The paths that differ between two trees (old may be NULL: empty). */
+static int
+diff_paths(json_t **out, git_repository *repo, git_tree *old, git_tree *new)
 {
-	git_tree *old = NULL, *new = NULL;
 	git_diff *diff = NULL;
 	git_diff_find_options fopts;
 	const char **paths = NULL;
@@ -89,12 +89,8 @@ wf_git_changed_paths(json_t **out, git_repository *repo, const char *from)
 	int error;
 
 	*out = NULL;
-	if ((error = tree_of(&old, repo, from)) < 0 ||
-	    (error = tree_of(&new, repo, "HEAD")) < 0)
-		goto out;
 	if (git_diff_tree_to_tree(&diff, repo, old, new, NULL) < 0) {
-		error = wf_error_set_git(WF_EOS, "cannot diff '%s' to HEAD",
-		    from);
+		error = wf_error_set_git(WF_EOS, "cannot diff two trees");
 		goto out;
 	}
 	git_diff_find_options_init(&fopts, GIT_DIFF_FIND_OPTIONS_VERSION);
@@ -137,6 +133,55 @@ out:
 	json_decref(arr);
 	free(paths);
 	git_diff_free(diff);
+	return error;
+}
+
+int
+wf_git_changed_paths(json_t **out, git_repository *repo, const char *from)
+{
+	git_tree *old = NULL, *new = NULL;
+	int error;
+
+	*out = NULL;
+	if ((error = tree_of(&old, repo, from)) < 0 ||
+	    (error = tree_of(&new, repo, "HEAD")) < 0)
+		goto out;
+	if ((error = diff_paths(out, repo, old, new)) < 0)
+		wf_error_prefix(error, "'%s' to HEAD", from);
+out:
+	git_tree_free(old);
+	git_tree_free(new);
+	return error;
+}
+
+static int
+commit_tree(git_tree **out, git_repository *repo, const git_oid *id)
+{
+	git_commit *c = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	int error = 0;
+
+	*out = NULL;
+	if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(out, c) < 0)
+		error = wf_error_set_git(WF_EINPUT, "cannot read commit %s",
+		    git_oid_tostr(hex, sizeof(hex), id));
+	git_commit_free(c);
+	return error;
+}
+
+int
+wf_git_diff_paths(json_t **out, git_repository *repo, const git_oid *from,
+    const git_oid *to)
+{
+	git_tree *old = NULL, *new = NULL;
+	int error;
+
+	*out = NULL;
+	if ((from && (error = commit_tree(&old, repo, from)) < 0) ||
+	    (error = commit_tree(&new, repo, to)) < 0)
+		goto out;
+	error = diff_paths(out, repo, old, new);
+out:
 	git_tree_free(old);
 	git_tree_free(new);
 	return error;

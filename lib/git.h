@@ -37,4 +37,13 @@ int wf_git_common_path(char **out, git_repository *repo, const char *rel);
 int wf_git_changed_paths(json_t **out, git_repository *repo,
     const char *from);
 
+/*
+ * The paths changed between the trees of commits `from` (NULL: the empty
+ * tree, so every path of `to`) and `to`, as wf_git_changed_paths()
+ * gives them.  *out is a new JSON array of strings.  WF_EINPUT when a
+ * commit cannot be read.
+ */
+int wf_git_diff_paths(json_t **out, git_repository *repo, const git_oid *from,
+    const git_oid *to);
+
 #endif

@@ -21,6 +21,7 @@
 	WF_SUITE(match) \
 	WF_SUITE(patch) \
 	WF_SUITE(plan) \
+	WF_SUITE(push) \
 	WF_SUITE(queue) \
 	WF_SUITE(run) \
 	WF_SUITE(sandbox) \

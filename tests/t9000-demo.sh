@@ -38,4 +38,14 @@ test_expect_success 'the whole chain lands every change and the deliverables' '
 	test_grep "^  \"multi_workflow_count\": 3,$" out
 '
 
+test_expect_success 'it runs a server with hooks: two clones push, both land, main is protected' '
+	test_grep "^remote: wf-hooks: queued .main:alice@[0-9a-f]{12}. for main at position [12] " out &&
+	test_grep "^remote: wf-hooks: queued .main:bob@[0-9a-f]{12}. for main at position [12] " out &&
+	test_grep "^remote: wf-hooks: error: refs/heads/main: .main. is protected" out &&
+	test_grep "^remote: wf-hooks: .main:typo@[0-9a-f]{12}. landed: main is now at [0-9a-f]{12}" out &&
+	test_grep "^[0-9a-f]+ alice: Punctuate alice.txt$" out &&
+	test_grep "^        main:typo@[0-9a-f]{12}$" out &&
+	test $(grep -Ec "^ +[0-9]+ +landed .* main:(alice|bob|typo)@" out) -eq 3
+'
+
 test_done

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The built-in demo: match sample issues against a sample catalog, plan
 # the matched workflows, and show the plans; queue changes; record the
-# telemetry events of the run with wf-emit and show them.  Run by
-# `make demo`.
+# telemetry events of the run with wf-emit and show them; a bare server
+# with wf's hooks and two clones pushing to it.  Run by `make demo`.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 demo=$top/contrib/demo
@@ -102,6 +102,51 @@ say "== The files the workflows delivered"
 git -C "$repo" ls-tree -r --name-only main | sed -e 's/^/  /'
 say "== study/482/compliance-advisory/report.md"
 git -C "$repo" show main:study/482/compliance-advisory/report.md
+
+say "== A merge queue with nothing but git: a bare server with wf's hooks"
+srv=$tmp/server.git
+git init -q --bare "$srv"
+git -C "$srv" symbolic-ref HEAD refs/heads/main
+git -C "$repo" push -q "$srv" main:main
+wf-hooks install --server -C "$srv"
+git -C "$srv" config wf.main.protect true
+git -C "$srv" config wf.main.check 'test -s README.md'
+for who in alice bob; do
+	git clone -q "$srv" "$tmp/$who"
+	git -C "$tmp/$who" config user.name "$who"
+	git -C "$tmp/$who" config user.email "$who@example.com"
+	printf '%s was here\n' "$who" >"$tmp/$who/$who.txt"
+	git -C "$tmp/$who" add "$who.txt"
+	git -C "$tmp/$who" commit -q --author="$who <$who@example.com>" \
+		-m "Add $who.txt"
+done
+
+say "== Alice and Bob push to refs/for/main at the same moment"
+git -C "$tmp/alice" push origin HEAD:refs/for/main/alice >"$tmp/alice.out" 2>&1 &
+git -C "$tmp/bob" push origin HEAD:refs/for/main/bob >"$tmp/bob.out" 2>&1 &
+wait
+cat "$tmp/alice.out" "$tmp/bob.out"
+# Both land in the background; wait for the refs/for/ refs to go.
+i=0
+while [ -n "$(git -C "$srv" for-each-ref refs/for)" ] && [ $i -lt 200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+wf-hooks land -C "$srv" --wait >/dev/null 2>&1
+
+say "== Alice pulls and fixes a typo; a direct push to the protected main is refused"
+git -C "$tmp/alice" -c advice.skippedCherryPicks=false pull -q --rebase origin main
+printf 'alice was here.\n' >"$tmp/alice/alice.txt"
+git -C "$tmp/alice" commit -q --author='alice <alice@example.com>' \
+	-am 'Punctuate alice.txt'
+git -C "$tmp/alice" push origin HEAD:main 2>&1 || true
+
+say "== So she pushes it to refs/for/main and waits for it to land (-o wf.wait)"
+git -C "$tmp/alice" push -o wf.wait origin HEAD:refs/for/main/typo 2>&1
+
+say "== What landed on the server's main (git log), and its queue"
+git -C "$srv" log --format='%h %an: %s%n        %(trailers:key=Queue-Id,valueonly,separator=%x2c)' -n 3 main
+wf-queue -C "$srv" list --format text
 
 say "== The events of this run ($events)"
 cat "$events"

@@ -1,0 +1,143 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "check_suites.h"
+#include "error.h"
+#include "prepush.h"
+#include "push.h"
+
+static const char head_hex[] = "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a";
+
+static char *
+id_of(const char *target, const char *topic)
+{
+	git_oid head;
+	char *id = NULL;
+	int rc;
+
+	git_oid_fromstr(&head, head_hex);
+	rc = wf_push_change_id(&id, target, topic, &head);
+	ck_assert_msg(rc == 0, "%s", wf_error_last());
+	return id;
+}
+
+START_TEST(change_ids)
+{
+	char *id;
+
+	id = id_of("main", NULL);
+	ck_assert_str_eq(id, "main@3f2a1b0c9d8e");
+	free(id);
+	id = id_of("main", "alice/lexer");
+	ck_assert_str_eq(id, "main:alice/lexer@3f2a1b0c9d8e");
+	free(id);
+	id = id_of("release/1.x", "$(reboot) ;rm");
+	ck_assert_str_eq(id, "release/1.x:=24=28reboot=29=20=3Brm@3f2a1b0c9d8e");
+	free(id);
+	/* ':' and '=' are escaped, so different refs give different ids. */
+	id = id_of("main", "a:b=c");
+	ck_assert_str_eq(id, "main:a=3Ab=3Dc@3f2a1b0c9d8e");
+	free(id);
+	id = id_of("-x", NULL);
+	ck_assert_str_eq(id, "=2Dx@3f2a1b0c9d8e");
+	free(id);
+}
+END_TEST
+
+START_TEST(change_id_too_long)
+{
+	char topic[300];
+	git_oid head;
+	char *id = NULL;
+
+	memset(topic, 'a', sizeof(topic) - 1);
+	topic[sizeof(topic) - 1] = '\0';
+	git_oid_fromstr(&head, head_hex);
+	ck_assert_int_eq(wf_push_change_id(&id, "main", topic, &head),
+	    WF_EINPUT);
+	ck_assert_ptr_null(id);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "too long"));
+	/* The longest that fits. */
+	topic[256 - 5 - 13] = '\0';
+	ck_assert_int_eq(wf_push_change_id(&id, "main", topic, &head), 0);
+	ck_assert_uint_eq(strlen(id), 256);
+	free(id);
+}
+END_TEST
+
+START_TEST(options)
+{
+	struct wf_push_opts o = WF_PUSH_OPTS_INIT;
+	const char *good[] = { "ci.skip", "wf.priority=-3",
+	    "wf.message=a=b $(x)", "wf.wait" };
+	const char *bad1[] = { "wf.priority=1x" };
+	const char *bad2[] = { "wf.waiting" };
+	const char *bad3[] = { "wf.wait=maybe" };
+	const char *off[] = { "wf.wait=no" };
+
+	ck_assert_int_eq(wf_push_opts_parse(&o, good, 4), 0);
+	ck_assert_int_eq(o.has_priority, 1);
+	ck_assert_int_eq(o.priority, -3);
+	ck_assert_str_eq(o.message, "a=b $(x)");
+	ck_assert_int_eq(o.wait, 1);
+	ck_assert_int_eq(wf_push_opts_parse(&o, off, 1), 0);
+	ck_assert_int_eq(o.wait, 0);
+	ck_assert_int_eq(wf_push_opts_parse(&o, bad1, 1), WF_EINPUT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "'wf.priority=1x'"));
+	ck_assert_int_eq(wf_push_opts_parse(&o, bad2, 1), WF_EINPUT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "unknown push option"));
+	ck_assert_int_eq(wf_push_opts_parse(&o, bad3, 1), WF_EINPUT);
+}
+END_TEST
+
+START_TEST(update_lines)
+{
+	struct wf_push_update u;
+	char line[200];
+
+	snprintf(line, sizeof(line), "%040d %s refs/for/main/$(x) y\n", 0,
+	    head_hex);
+	ck_assert_int_eq(wf_push_update_parse(&u, line), 0);
+	ck_assert(git_oid_is_zero(&u.old_id));
+	ck_assert_str_eq(u.ref, "refs/for/main/$(x) y");
+	ck_assert_int_eq(u.kind, WF_PUSH_PASS);
+	wf_push_update_release(&u);
+	ck_assert_ptr_null(u.ref);
+	ck_assert_int_eq(wf_push_update_parse(&u, "0 1 refs/heads/x"),
+	    WF_EINPUT);
+	wf_push_update_release(&u);
+	snprintf(line, sizeof(line), "%040d %s\n", 0, head_hex);
+	ck_assert_int_eq(wf_push_update_parse(&u, line), WF_EINPUT);
+	wf_push_update_release(&u);
+	wf_push_update_release(NULL);
+}
+END_TEST
+
+START_TEST(prepush_ids)
+{
+	ck_assert(wf_prepush_is_check("pre-push"));
+	ck_assert(wf_prepush_is_check("pre-push-lint"));
+	ck_assert(!wf_prepush_is_check("pre-pushy"));
+	ck_assert(!wf_prepush_is_check("lint"));
+	ck_assert(!wf_prepush_is_check(NULL));
+}
+END_TEST
+
+Suite *
+push_suite(void)
+{
+	Suite *s = suite_create("push");
+	TCase *tc = tcase_create("ids");
+
+	tcase_add_test(tc, change_ids);
+	tcase_add_test(tc, change_id_too_long);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("input");
+	tcase_add_test(tc, options);
+	tcase_add_test(tc, update_lines);
+	tcase_add_test(tc, prepush_ids);
+	suite_add_tcase(s, tc);
+	return s;
+}
