@@ -42,7 +42,11 @@ rm -rf "$TRASH"
 mkdir -p "$TRASH/.tmp" || exit 1
 cd "$TRASH" || exit 1
 # Temporary files of the tools (sandboxes, check trees, even those a
-# killed process leaves behind) go with the scratch directory.
+# killed process leaves behind) go with the scratch directory, which is
+# inside the source tree; a test that needs a directory outside any
+# repository makes it in $TEST_OUTSIDE (and removes it).
+TEST_OUTSIDE=${TMPDIR:-/tmp}
+export TEST_OUTSIDE
 TMPDIR=$TRASH/.tmp
 export TMPDIR
 git config --global init.defaultBranch main

@@ -191,7 +191,7 @@ test_expect_success 'a repository without .wf/workflows: exit 4 naming the path'
 '
 
 test_expect_success 'no repository and no catalog: exit 3' '
-	outside=$(mktemp -d) &&
+	outside=$(mktemp -d "$TEST_OUTSIDE/wf-test.XXXXXX") &&
 	test_expect_code 3 wf-match -C "$outside" </dev/null >actual 2>err;
 	rc=$?;
 	rmdir "$outside" &&

@@ -78,7 +78,7 @@ test_expect_success 'a blob is not a revision to diff from: exit 3' '
 '
 
 test_expect_success '--changed-from needs a repository even with --catalog' '
-	outside=$(mktemp -d) &&
+	outside=$(mktemp -d "$TEST_OUTSIDE/wf-test.XXXXXX") &&
 	(
 		cd "$outside" &&
 		test_expect_code 3 wf-match --catalog "$T/changed/catalog" \
