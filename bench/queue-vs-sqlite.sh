@@ -57,7 +57,7 @@ mkdir -p "$out" || exit 4
 # Build with the Makefile's compiler, flags and libraries.
 CC=${CC:-cc}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
-pkgs="libgit2 sqlite3 jansson libarchive"
+pkgs="libgit2 sqlite3 jansson libarchive zlib"
 pkg_cflags=$($PKG_CONFIG --cflags $pkgs) || fail "pkg-config failed"
 pkg_libs=$($PKG_CONFIG --libs $pkgs) || fail "pkg-config failed"
 warnings="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes

@@ -666,9 +666,13 @@ cmd_lease(struct run *run)
 	    run->max ? run->max : 1, run->owner,
 	    run->for_ms ? run->for_ms : 300000)) < 0)
 		return error;
-	json_array_foreach(arr, i, e)
-		if ((error = wf_cmd_write_json(e)) < 0)
+	json_array_foreach(arr, i, e) {
+		json_t *payload;
+
+		if ((error = wf_queue_payload(&payload, e)) < 0 ||
+		    (error = wf_cmd_write_json(e)) < 0)
 			goto out;
+	}
 	if (json_array_size(arr) == 0)
 		run->code = WF_EXIT_NO;
 out:

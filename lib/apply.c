@@ -368,10 +368,8 @@ out:
 static int
 build_one(struct build *b, struct item *it)
 {
-	json_t *payload = json_object_get(it->entry, "payload");
-	const char *kind = json_string_value(json_object_get(payload, "kind"));
-	const char *message = json_string_value(json_object_get(payload,
-	    "message"));
+	json_t *payload;
+	const char *kind, *message;
 	struct wf_patch_opts po = WF_PATCH_OPTS_INIT;
 	struct wf_patch *patch = NULL;
 	git_signature *author = NULL;
@@ -379,6 +377,11 @@ build_one(struct build *b, struct item *it)
 	char *dflt = NULL;
 	int error;
 
+	/* The lease leaves payloads as text: each is parsed when built. */
+	if ((error = wf_queue_payload(&payload, it->entry)) < 0)
+		goto out;
+	kind = json_string_value(json_object_get(payload, "kind"));
+	message = json_string_value(json_object_get(payload, "message"));
 	if (!kind) {
 		error = wf_error_set(WF_EINPUT, "entry '%s' has no payload",
 		    it->id);

@@ -1133,6 +1133,10 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 		goto out;
 	ch->canonical = canon;
 	canon = NULL;
+	/* Kept for the queue; the dump's buffer is larger than its text. */
+	if (!(ch->text = realloc(dump, strlen(dump) + 1)))
+		goto oom;
+	dump = NULL;
 	if (!(ch->paths = json_array()))
 		goto oom;
 	{
@@ -1189,6 +1193,7 @@ wf_change_free(struct wf_change *c)
 		return;
 	json_decref(c->canonical);
 	json_decref(c->paths);
+	free(c->text);
 	free(c->depends_on);
 	free(c);
 }

@@ -57,6 +57,7 @@ struct wf_change {
 	const char **depends_on;	/* sorted, unique, NULL-terminated */
 	size_t ndepends;
 	json_t *canonical;	/* the normalised request (owned) */
+	char *text;		/* wf_json_canonical() of it (owned; may be NULL) */
 	json_t *paths;		/* sorted paths it touches (owned) */
 	git_oid hash;		/* blob id of the canonical form */
 };

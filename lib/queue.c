@@ -446,14 +446,56 @@ wf_queue_default_path(char **out, git_repository *repo)
 	return 0;
 }
 
-/* A time as UTC ISO 8601 with milliseconds into buf[80]. */
+/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm). */
+static void
+civil(int64_t days, int *y, int *m, int *d)
+{
+	int64_t z = days + 719468, era = z / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static void
+put_digits(char *p, int v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * A time as UTC ISO 8601 with milliseconds into buf[80].  Written by
+ * hand: strftime and snprintf were a tenth of a lease's instructions.
+ * Times outside years 0-9999 keep the libc path.
+ */
 static char *
 fmt_time(char *buf, int64_t ms)
 {
 	struct tm tm;
 	time_t t = (time_t)(ms / 1000);
+	int64_t secs = ms / 1000, days = secs / 86400, rem = secs % 86400;
+	int y, mo, d;
 	size_t n;
 
+	if (ms >= 0 && ms < INT64_C(253402300800000)) {
+		civil(days, &y, &mo, &d);
+		memcpy(buf, "0000-00-00T00:00:00.000Z", 25);
+		put_digits(buf, y, 4);
+		put_digits(buf + 5, mo, 2);
+		put_digits(buf + 8, d, 2);
+		put_digits(buf + 11, (int)(rem / 3600), 2);
+		put_digits(buf + 14, (int)(rem / 60 % 60), 2);
+		put_digits(buf + 17, (int)(rem % 60), 2);
+		put_digits(buf + 20, (int)(ms % 1000), 3);
+		return buf;
+	}
 	gmtime_r(&t, &tm);
 	n = strftime(buf, 60, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, 80 - n, ".%03dZ", (int)(ms % 1000));
@@ -485,12 +527,27 @@ parsed_json(sqlite3_stmt *st, int col)
 	const char *s = (const char *)sqlite3_column_text(st, col);
 	json_error_t err;
 
+	if (s && s[0] == '[' && s[1] == ']' && !s[2])
+		return json_array();
 	return s ? json_loads(s, 0, &err) : json_null();
 }
 
-/* The entry at queue id `qid` as JSON; with_payload adds "payload". */
+/* How row_json() gives the payload. */
+enum payload { PAYLOAD_NONE, PAYLOAD_PARSED, PAYLOAD_TEXT };
+
+static json_t *
+payload_json(sqlite3_stmt *st, int col, enum payload how)
+{
+	if (how == PAYLOAD_PARSED)
+		return parsed_json(st, col);
+	return json_stringn((const char *)sqlite3_column_text(st, col),
+	    (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* The entry at queue id `qid` as JSON, with "payload" as `with_payload`. */
 static int
-row_json(json_t **out, struct wf_queue *q, int64_t qid, int with_payload)
+row_json(json_t **out, struct wf_queue *q, int64_t qid,
+    enum payload with_payload)
 {
 	sqlite3_stmt *st;
 	json_t *v;
@@ -535,8 +592,8 @@ row_json(json_t **out, struct wf_queue *q, int64_t qid, int with_payload)
 	    json_object_set_new(v, "last_error", text_json(st, 16)) < 0 ||
 	    json_object_set_new(v, "hash", text_json(st, 17)) < 0 ||
 	    json_object_set_new(v, "paths", parsed_json(st, 18)) < 0 ||
-	    (with_payload &&
-	    json_object_set_new(v, "payload", parsed_json(st, 19)) < 0)) {
+	    (with_payload != PAYLOAD_NONE && json_object_set_new(v,
+	    "payload", payload_json(st, 19, with_payload)) < 0)) {
 		json_decref(v);
 		sqlite3_reset(st);
 		return wf_error_oom();
@@ -580,6 +637,192 @@ audit(struct wf_queue *q, int64_t qid, const char *id, int64_t at,
 	return step_done(q, st, "cannot write the audit log");
 }
 
+/*
+ * Audit details of the busy paths (enqueue, lease, landed) are written
+ * as text: building them as jansson objects and dumping them cost more
+ * than the INSERT.  The bytes are those audit() writes for the same
+ * object.
+ */
+struct dtext {
+	char *s;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+dt_put(struct dtext *t, const char *s, size_t n)
+{
+	char *p;
+	size_t cap;
+
+	if (t->failed)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		for (cap = t->cap ? t->cap : 256; cap < t->len + n + 1; cap *= 2)
+			;
+		if (!(p = realloc(t->s, cap))) {
+			t->failed = 1;
+			return;
+		}
+		t->s = p;
+		t->cap = cap;
+	}
+	memcpy(t->s + t->len, s, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+static void
+dt_cat(struct dtext *t, const char *s)
+{
+	dt_put(t, s, strlen(s));
+}
+
+/* UTF-8 as jansson accepts it: shortest forms, no surrogates. */
+static int
+utf8_valid(const unsigned char *s)
+{
+	unsigned char c, lo, hi;
+	int n;
+
+	while ((c = *s++)) {
+		if (c < 0x80)
+			continue;
+		lo = 0x80;
+		hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else
+			return 0;
+		if (*s < lo || *s > hi)
+			return 0;
+		for (s++; --n > 0; s++)
+			if (*s < 0x80 || *s > 0xbf)
+				return 0;
+	}
+	return 1;
+}
+
+/*
+ * `s` as a JSON string, escaped as jansson's compact dump does.  Not
+ * UTF-8: fails, as json_string() does.
+ */
+static void
+dt_string(struct dtext *t, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *run = s;
+	unsigned char c;
+
+	if (!utf8_valid((const unsigned char *)s)) {
+		t->failed = 1;
+		return;
+	}
+	dt_put(t, "\"", 1);
+	for (;; s++) {
+		c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		dt_put(t, run, (size_t)(s - run));
+		if (!c)
+			break;
+		switch (c) {
+		case '"': dt_put(t, "\\\"", 2); break;
+		case '\\': dt_put(t, "\\\\", 2); break;
+		case '\b': dt_put(t, "\\b", 2); break;
+		case '\f': dt_put(t, "\\f", 2); break;
+		case '\n': dt_put(t, "\\n", 2); break;
+		case '\r': dt_put(t, "\\r", 2); break;
+		case '\t': dt_put(t, "\\t", 2); break;
+		default: {
+			char seq[6] = { '\\', 'u', '0', '0', hex[c >> 4],
+			    hex[c & 0xf] };
+
+			dt_put(t, seq, 6);
+		}
+		}
+		run = s + 1;
+	}
+	dt_put(t, "\"", 1);
+}
+
+/*
+ * The detail {"who", "when", "why", <extra>, "from", "to"} as text;
+ * `extra` is members already serialised ("\"paths\":[...]") or NULL,
+ * `who` NULL for the queue's actor, `from` and `to` NULL for null.  A
+ * new malloc'ed string; NULL when out of memory or a string is not
+ * UTF-8 (where json_pack() fails too).
+ */
+static char *
+detail_text(struct wf_queue *q, const char *who, int64_t at,
+    const char *why, const char *extra, const char *from, const char *to)
+{
+	struct dtext t = { NULL, 0, 0, 0 };
+	char buf[80];
+
+	dt_cat(&t, "{\"who\":");
+	dt_string(&t, who ? who : q->actor);
+	dt_cat(&t, ",\"when\":\"");
+	dt_cat(&t, fmt_time(buf, at));
+	dt_cat(&t, "\",\"why\":");
+	dt_string(&t, why);
+	if (extra) {
+		dt_put(&t, ",", 1);
+		dt_cat(&t, extra);
+	}
+	dt_cat(&t, ",\"from\":");
+	if (from)
+		dt_string(&t, from);
+	else
+		dt_cat(&t, "null");
+	dt_cat(&t, ",\"to\":");
+	if (to)
+		dt_string(&t, to);
+	else
+		dt_cat(&t, "null");
+	dt_put(&t, "}", 1);
+	if (t.failed) {
+		free(t.s);
+		return NULL;
+	}
+	return t.s;
+}
+
+/* As audit(), with the detail already as text (borrowed; NULL: OOM). */
+static int
+audit_text(struct wf_queue *q, int64_t qid, const char *id, int64_t at,
+    const char *from, const char *to, const char *text)
+{
+	sqlite3_stmt *st;
+	int error;
+
+	if (!text)
+		return wf_error_oom();
+	if ((error = get_stmt(&st, q, S_AUDIT)) < 0)
+		return error;
+	sqlite3_bind_int64(st, 1, qid);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, at);
+	if (from)
+		sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
+	if (to)
+		sqlite3_bind_text(st, 5, to, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+	return step_done(q, st, "cannot write the audit log");
+}
+
 /* A detail object {"who", "when", "why"}; NULL when out of memory. */
 static json_t *
 detail(struct wf_queue *q, const char *who, int64_t at, const char *why)
@@ -615,76 +858,123 @@ is_waiting(const char *state)
 	return strcmp(state, "queued") == 0 || strcmp(state, "failed") == 0;
 }
 
+/* {"id", "queue_id", "state", "position", "existing"}; NULL: OOM. */
+static json_t *
+enqueue_item(const char *id, json_t *qid, const char *state, json_t *pos,
+    int existing)
+{
+	json_t *v = json_object();
+
+	if (!v || json_object_set_new(v, "id", json_string(id)) < 0 ||
+	    json_object_set_new(v, "queue_id", qid) < 0 ||
+	    json_object_set_new(v, "state", json_string(state)) < 0 ||
+	    json_object_set_new(v, "position", pos) < 0 ||
+	    json_object_set_new(v, "existing", json_boolean(existing)) < 0) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * The result of an id already stored (in entries, or archived when
+ * `st` is S_TOMB's), whose row `st` is on: the same content is a no-op.
+ */
+static int
+enqueue_existing(json_t **item, struct wf_queue *q, sqlite3_stmt *st,
+    const struct wf_change *c, const char *hex)
+{
+	int tomb = sqlite3_column_count(st) == 2, error;
+	const char *h = (const char *)sqlite3_column_text(st, tomb ? 0 : 1);
+	char state[16];
+	json_t *pos = NULL;
+	int64_t qid;
+
+	snprintf(state, sizeof(state), "%s",
+	    (const char *)sqlite3_column_text(st, tomb ? 1 : 2));
+	if (strcmp(h, hex) != 0) {
+		error = wf_error_set(WF_ECONFLICT, "request '%s': already "
+		    "queued with different content (stored %.12s, "
+		    "given %.12s)", c->id, h, hex);
+		sqlite3_reset(st);
+		return error;
+	}
+	qid = tomb ? 0 : sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (!tomb && is_waiting(state) && (error = position(&pos, q,
+	    c->target, c->priority, qid)) < 0)
+		return error;
+	*item = enqueue_item(c->id, tomb ? json_null() : json_integer(qid),
+	    state, pos ? pos : json_null(), 1);
+	return *item ? 0 : wf_error_oom();
+}
+
+/*
+ * Look `id` up in entries, then (when `tombs`) in tombstones: 1 when
+ * found, *out then on its row.
+ */
+static int
+find_id(sqlite3_stmt **out, struct wf_queue *q, const char *id, int tombs)
+{
+	static const enum stmt look[] = { S_FIND, S_TOMB };
+	sqlite3_stmt *st;
+	size_t i;
+	int error, rc;
+
+	for (i = 0; i < (tombs ? 2u : 1u); i++) {
+		if ((error = get_stmt(&st, q, look[i])) < 0)
+			return error;
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			*out = st;
+			return 1;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return db_error(q, rc, "cannot look up an id");
+	}
+	return 0;
+}
+
 /*
  * Enqueue one change inside the caller's transaction.  Sets *item to
  * the result; *fresh to 1 when a row was inserted (its position is
- * filled in later, once the whole batch is in).
+ * filled in later, once the whole batch is in).  `audit_detail` is the
+ * batch's audit detail; `tombs` says whether any id is archived (the
+ * write lock is held, so that cannot change during the batch).
  */
 static int
 enqueue_one(json_t **item, int *fresh, struct wf_queue *q,
-    const struct wf_change *c, int64_t now)
+    const struct wf_change *c, int64_t now, const char *audit_detail,
+    int tombs)
 {
 	char hex[GIT_OID_HEXSZ + 1];
 	sqlite3_stmt *st;
 	char *payload = NULL, *paths = NULL;
+	const char *text = c->text;
 	int64_t qid;
 	size_t i;
-	int error, rc;
+	int error;
 
 	*item = NULL;
 	*fresh = 0;
 	wf_hash_hex(hex, &c->hash);
-	if ((error = get_stmt(&st, q, S_FIND)) < 0)
-		return error;
-	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW || (rc == SQLITE_DONE &&
-	    (error = get_stmt(&st, q, S_TOMB)) == 0 &&
-	    (sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC),
-	    (rc = sqlite3_step(st)) == SQLITE_ROW))) {
-		int tomb = sqlite3_column_count(st) == 2;
-		const char *h = (const char *)sqlite3_column_text(st, tomb ? 0 : 1);
-		char state[16];
-		json_t *pos = NULL;
-
-		snprintf(state, sizeof(state), "%s",
-		    (const char *)sqlite3_column_text(st, tomb ? 1 : 2));
-		if (strcmp(h, hex) != 0) {
-			error = wf_error_set(WF_ECONFLICT, "request '%s': already "
-			    "queued with different content (stored %.12s, "
-			    "given %.12s)", c->id, h, hex);
-			sqlite3_reset(st);
-			return error;
-		}
-		qid = tomb ? 0 : sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (!tomb && is_waiting(state) && (error = position(&pos, q,
-		    c->target, c->priority, qid)) < 0)
-			return error;
-		*item = json_pack("{s:s, s:o, s:s, s:o, s:b}", "id", c->id,
-		    "queue_id", tomb ? json_null() : json_integer(qid),
-		    "state", state, "position", pos ? pos : json_null(),
-		    "existing", 1);
-		return *item ? 0 : wf_error_oom();
-	}
-	if (error < 0)
-		return error;
-	if (rc != SQLITE_DONE)
-		return db_error(q, rc, "cannot look up an id");
-	sqlite3_reset(st);
-	if (!(payload = wf_json_canonical(c->canonical)) ||
-	    !(paths = json_dumps(c->paths, JSON_COMPACT))) {
+	/* No tombstones (the usual case): one lookup, not two. */
+	if ((error = find_id(&st, q, c->id, tombs)) != 0)
+		return error < 0 ? error : enqueue_existing(item, q, st, c, hex);
+	if (!text && !(text = payload = wf_json_canonical(c->canonical))) {
 		error = wf_error_oom();
 		goto out;
 	}
-	if ((error = get_stmt(&st, q, S_INSERT)) < 0)
+	if ((error = wf_json_dump(&paths, NULL, c->paths, 0)) < 0 ||
+	    (error = get_stmt(&st, q, S_INSERT)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, wf_change_kind_name(c->kind), -1,
 	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, hex, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, payload, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, paths, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, c->priority);
 	sqlite3_bind_int(st, 8, q->opts.max_attempts);
@@ -709,12 +999,11 @@ enqueue_one(json_t **item, int *fresh, struct wf_queue *q,
 		if ((error = step_done(q, st, "cannot count dependencies")) < 0)
 			goto out;
 	}
-	if ((error = audit(q, qid, c->id, now, NULL, "queued",
-	    detail(q, NULL, now, "enqueue"))) < 0)
+	if ((error = audit_text(q, qid, c->id, now, NULL, "queued",
+	    audit_detail)) < 0)
 		goto out;
-	if (!(*item = json_pack("{s:s, s:I, s:s, s:n, s:b}", "id", c->id,
-	    "queue_id", (json_int_t)qid, "state", "queued", "position",
-	    "existing", 0))) {
+	if (!(*item = enqueue_item(c->id, json_integer(qid), "queued",
+	    json_null(), 0))) {
 		error = wf_error_oom();
 		goto out;
 	}
@@ -726,35 +1015,65 @@ out:
 	return error;
 }
 
+/* 1 when any id is archived, inside the caller's transaction. */
+static int
+have_tombstones(struct wf_queue *q)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(q->db, "SELECT 1 FROM tombstones LIMIT 1",
+	    -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = 1;
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = db_error(q, rc, "cannot look for tombstones");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
     struct wf_change *const *changes, size_t n, int keep_going)
 {
 	json_t *arr = NULL, *firsts = NULL, *item;
 	int64_t now = wf_queue_now();
+	char *fresh = NULL, *audit_detail = NULL;
 	size_t i, unused;
-	int error, fresh;
+	int error, one, tombs;
 
 	*out = NULL;
 	if (!bad)
 		bad = &unused;
 	*bad = n;
-	if (!(arr = json_array()) || !(firsts = json_object())) {
+	if (!(arr = json_array()) || !(firsts = json_object()) ||
+	    !(fresh = calloc(n ? n : 1, 1))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	/* Every entry of a batch has the same audit detail. */
+	if (!(audit_detail = detail_text(q, NULL, now, "enqueue", NULL, NULL,
+	    "queued"))) {
 		error = wf_error_oom();
 		goto out;
 	}
 	if ((error = begin(q)) < 0)
 		goto out;
+	if ((error = tombs = have_tombstones(q)) < 0)
+		goto out;
 	for (i = 0; i < n; i++) {
 		if (keep_going && (error = exec(q, "SAVEPOINT one")) < 0)
 			goto out;
-		error = enqueue_one(&item, &fresh, q, changes[i], now);
+		error = enqueue_one(&item, &one, q, changes[i], now,
+		    audit_detail, tombs);
 		if (error == WF_ECONFLICT && keep_going) {
 			if ((error = exec(q, "ROLLBACK TO one")) < 0)
 				goto out;
 			item = json_pack("{s:s, s:s}", "id", changes[i]->id,
 			    "error", wf_error_last());
-			fresh = 0;
+			one = 0;
 		} else if (error < 0) {
 			if (error == WF_ECONFLICT)
 				*bad = i;
@@ -766,8 +1085,7 @@ wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
 			error = wf_error_oom();
 			goto out;
 		}
-		if (fresh)
-			json_object_set_new(item, "fresh", json_true());
+		fresh[i] = (char)one;
 	}
 	/*
 	 * Positions, once the batch is in: the first new entry of each
@@ -779,9 +1097,8 @@ wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
 		char key[600];
 		json_t *prev, *pos = NULL;
 
-		if (!json_object_get(item, "fresh"))
+		if (!fresh[i])
 			continue;
-		json_object_del(item, "fresh");
 		snprintf(key, sizeof(key), "%lld\t%s", (long long)c->priority,
 		    c->target);
 		if ((prev = json_object_get(firsts, key))) {
@@ -802,6 +1119,8 @@ wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
 out:
 	if (error < 0)
 		rollback(q);
+	free(fresh);
+	free(audit_detail);
 	json_decref(arr);
 	json_decref(firsts);
 	return error;
@@ -939,7 +1258,7 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 	sqlite3_stmt *st;
 	json_t *arr = NULL, *v;
 	int64_t now = wf_queue_now(), *qids = NULL, latency = 0;
-	char *was_failed = NULL, **ids = NULL;
+	char *was_failed = NULL, **ids = NULL, *lease_detail[2] = { NULL, NULL };
 	size_t n = 0, i, reclaimed;
 	int error, rc;
 
@@ -987,7 +1306,8 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 	}
 	for (i = 0; i < n; i++) {
 		char token[33];
-		json_t *d;
+		const char *from;
+		size_t k;
 
 		new_token(token, q);
 		if ((error = get_stmt(&st, q, S_LEASE)) < 0)
@@ -1004,9 +1324,16 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 			    "entry '%s': it is gone", q->path, ids[i]);
 			goto out;
 		}
-		d = detail(q, owner, now, "lease");
-		if ((error = audit(q, qids[i], ids[i], now, was_failed[i] ?
-		    "failed" : "queued", "leased", d)) < 0)
+		/* One detail per lease and "from" state: owner and time agree. */
+		k = was_failed[i] != 0;
+		from = k ? "failed" : "queued";
+		if (!lease_detail[k] && !(lease_detail[k] = detail_text(q, owner,
+		    now, "lease", NULL, from, "leased"))) {
+			error = wf_error_oom();
+			goto out;
+		}
+		if ((error = audit_text(q, qids[i], ids[i], now, from, "leased",
+		    lease_detail[k])) < 0)
 			goto out;
 	}
 	if (n > 0) {
@@ -1023,7 +1350,7 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 			goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((error = row_json(&v, q, qids[i], 1)) < 0)
+		if ((error = row_json(&v, q, qids[i], PAYLOAD_TEXT)) < 0)
 			goto out;
 		if (json_array_append_new(arr, v) < 0) {
 			error = wf_error_oom();
@@ -1042,8 +1369,36 @@ out:
 	free(ids);
 	free(qids);
 	free(was_failed);
+	free(lease_detail[0]);
+	free(lease_detail[1]);
 	json_decref(arr);
 	return error;
+}
+
+int
+wf_queue_payload(json_t **out, json_t *entry)
+{
+	json_t *p = json_object_get(entry, "payload"), *v;
+	const char *id = json_string_value(json_object_get(entry, "id"));
+	json_error_t err;
+
+	*out = NULL;
+	if (!json_is_string(p)) {
+		if (!json_is_object(p))
+			return wf_error_set(WF_EINPUT, "entry '%s' has no payload",
+			    id ? id : "?");
+		*out = p;
+		return 0;
+	}
+	if (!(v = json_loadb(json_string_value(p), json_string_length(p), 0,
+	    &err)))
+		return wf_error_set(WF_EINPUT, "entry '%s': stored payload is "
+		    "not JSON: %s", id ? id : "?", err.text);
+	/* Replacing a member keeps its place, so dumps are as before. */
+	if (json_object_set_new(entry, "payload", v) < 0)
+		return wf_error_oom();
+	*out = v;
+	return 0;
 }
 
 struct held {
@@ -1131,8 +1486,7 @@ land(struct wf_queue *q, const char *id, const char *token,
 {
 	struct held h = { 0, 0, 0, "", NULL };
 	sqlite3_stmt *st;
-	json_t *d = NULL, *p = NULL;
-	json_error_t jerr;
+	char *dumped = NULL, *extra = NULL, *text = NULL;
 	int error, rc;
 
 	if ((error = find_lease(&h, q, id, token)) < 0 ||
@@ -1157,16 +1511,23 @@ land(struct wf_queue *q, const char *id, const char *token,
 		if ((error = step_done(q, st, "cannot release dependents")) < 0)
 			goto out;
 	}
-	p = paths ? json_deep_copy(paths) : json_loads(h.paths, 0, &jerr);
-	d = detail(q, h.owner, now, "landed");
-	if (!p || !d || json_object_set_new(d, "paths", p) < 0) {
-		json_decref(d);
+	/* The stored paths are wf's compact JSON already: used as they are. */
+	if (paths && (error = wf_json_dump(&dumped, NULL, paths, 0)) < 0)
+		goto out;
+	if (!(extra = malloc(strlen(dumped ? dumped : h.paths) + 9))) {
 		error = wf_error_oom();
 		goto out;
 	}
-	error = audit(q, h.qid, id, now, "leased", "landed", d);
+	strcpy(extra, "\"paths\":");
+	strcat(extra, dumped ? dumped : h.paths);
+	text = detail_text(q, h.owner, now, "landed", extra, "leased",
+	    "landed");
+	error = audit_text(q, h.qid, id, now, "leased", "landed", text);
 out:
 	free(h.paths);
+	free(dumped);
+	free(extra);
+	free(text);
 	return error;
 }
 
@@ -1299,7 +1660,7 @@ wf_queue_show(json_t **out, struct wf_queue *q, const char *id)
 	if ((error = exec(q, "BEGIN")) < 0)
 		return error;
 	if ((error = lookup(&qid, state, sizeof(state), q, id)) < 0 ||
-	    (error = row_json(&v, q, qid, 1)) < 0)
+	    (error = row_json(&v, q, qid, PAYLOAD_PARSED)) < 0)
 		goto out;
 	if (!(log = json_array())) {
 		error = wf_error_oom();
@@ -1379,7 +1740,8 @@ wf_queue_list(json_t **out, struct wf_queue *q,
 	sqlite3_bind_int64(st, 3, f->since_ms);
 	sqlite3_bind_int64(st, 4, f->limit ? (sqlite3_int64)f->limit : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((error = row_json(&v, q, sqlite3_column_int64(st, 0), 0)) < 0)
+		if ((error = row_json(&v, q, sqlite3_column_int64(st, 0),
+		    PAYLOAD_NONE)) < 0)
 			goto out;
 		if (json_array_append_new(arr, v) < 0) {
 			error = wf_error_oom();

@@ -81,11 +81,23 @@ int wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
  * highest priority first, then first in first out, skipping entries
  * whose dependencies have not all landed and failed entries still in
  * their backoff.  Expired leases are reclaimed first.  *out is a new
- * array of entries (each with its new lease_token and a "payload", the
- * canonical request), possibly empty.  On error the queue is unchanged.
+ * array of entries, possibly empty, each with its new lease_token and a
+ * "payload": the canonical request as stored, as a JSON string of its
+ * text (parsing it was a fifth of a lease): wf_queue_payload() gives
+ * it parsed.  On error the queue is unchanged.
  */
 int wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
     size_t max, const char *owner, int64_t lease_ms);
+
+/*
+ * The payload of a leased entry, parsed: *out is a reference borrowed
+ * from `entry`.  The first call parses the text wf_queue_lease() left
+ * and puts the object in its place in `entry` (so a dump of the entry
+ * then shows it as wf_queue_show() does); later calls return it.
+ * WF_EINPUT when the entry has no payload or it is not JSON; *out is
+ * then NULL and the entry unchanged.
+ */
+int wf_queue_payload(json_t **out, json_t *entry);
 
 /*
  * Extend the lease of entry `id` held with `token` to `lease_ms` from

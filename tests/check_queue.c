@@ -222,7 +222,7 @@ END_TEST
 
 START_TEST(priority_then_fifo)
 {
-	json_t *got;
+	json_t *got, *payload, *again;
 
 	enqueue_quiet(change("low1", 0, NULL, NULL));
 	enqueue_quiet(change("high", 5, NULL, NULL));
@@ -236,8 +236,18 @@ START_TEST(priority_then_fifo)
 	ck_assert_str_eq(field(got, 0, "state"), "leased");
 	ck_assert_str_eq(field(got, 0, "lease_owner"), "worker-1");
 	ck_assert_uint_eq(strlen(field(got, 0, "lease_token")), 32);
-	ck_assert(json_is_object(json_object_get(json_array_get(got, 0),
+	/* The payload comes as its stored text, parsed on demand. */
+	ck_assert(json_is_string(json_object_get(json_array_get(got, 0),
 	    "payload")));
+	ck_assert_int_eq(wf_queue_payload(&payload, json_array_get(got, 0)),
+	    0);
+	ck_assert(json_is_object(payload));
+	ck_assert_str_eq(json_string_value(json_object_get(payload, "id")),
+	    "high");
+	ck_assert_ptr_eq(json_object_get(json_array_get(got, 0), "payload"),
+	    payload);
+	ck_assert_int_eq(wf_queue_payload(&again, json_array_get(got, 0)), 0);
+	ck_assert_ptr_eq(again, payload);
 	json_decref(got);
 	got = lease(10, 60000);
 	ck_assert_uint_eq(json_array_size(got), 1);
