@@ -11,7 +11,9 @@
 #include <sqlite3.h>
 
 #include "cache.h"
+#include "db.h"
 #include "error.h"
+#include "path.h"
 #include "git.h"
 #include "hash.h"
 
@@ -52,25 +54,6 @@ wf_cache_default_path(char **out, git_repository *repo)
 	return wf_git_common_path(out, repo, "wf/run.db");
 }
 
-/* Create the directory holding `path` when it is missing. */
-static int
-mkdir_parent(const char *path)
-{
-	char *dir = strdup(path), *slash;
-	int error = 0;
-
-	if (!dir)
-		return wf_error_oom();
-	if ((slash = strrchr(dir, '/')) && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			error = wf_error_set_errno(WF_EOS, "cannot create '%s'",
-			    dir);
-	}
-	free(dir);
-	return error;
-}
-
 static int
 db_error(struct wf_cache *c, const char *what)
 {
@@ -106,7 +89,7 @@ wf_cache_open(struct wf_cache **out, git_repository *repo, const char *path,
 		    "database");
 		goto out;
 	}
-	if ((error = mkdir_parent(c->path)) < 0)
+	if ((error = wf_path_mkdir_parent(c->path)) < 0)
 		goto out;
 	if (sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -115,8 +98,11 @@ wf_cache_open(struct wf_cache **out, git_repository *repo, const char *path,
 		goto out;
 	}
 	sqlite3_busy_timeout(c->db, 30000);
-	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = NORMAL;"
+	if (wf_db_wal(c->db, 30000) != SQLITE_OK) {
+		error = db_error(c, "cannot use WAL mode");
+		goto out;
+	}
+	if (sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL;"
 	    "CREATE TABLE IF NOT EXISTS step_cache ("
 	    " key TEXT PRIMARY KEY, manifest TEXT NOT NULL,"
 	    " workflow TEXT, step TEXT, created_at INTEGER)",

@@ -11,7 +11,9 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "error.h"
+#include "path.h"
 #include "git.h"
 #include "outbox.h"
 
@@ -62,24 +64,6 @@ rollback(struct wf_outbox *ob)
 {
 	if (!sqlite3_get_autocommit(ob->db))
 		sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static int
-mkdir_parent(const char *path)
-{
-	char *dir = strdup(path), *slash;
-	int error = 0;
-
-	if (!dir)
-		return wf_error_oom();
-	if ((slash = strrchr(dir, '/')) && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			error = wf_error_set_errno(WF_EOS, "cannot create '%s'",
-			    dir);
-	}
-	free(dir);
-	return error;
 }
 
 static int
@@ -135,7 +119,7 @@ wf_outbox_open(struct wf_outbox **out, const char *path, int create,
 		free(ob);
 		return wf_error_oom();
 	}
-	if (create && (error = mkdir_parent(path)) < 0)
+	if (create && (error = wf_path_mkdir_parent(path)) < 0)
 		goto out;
 	rc = sqlite3_open_v2(path, &ob->db, SQLITE_OPEN_READWRITE |
 	    (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
@@ -146,8 +130,11 @@ wf_outbox_open(struct wf_outbox **out, const char *path, int create,
 	}
 	sqlite3_extended_result_codes(ob->db, 0);
 	sqlite3_busy_timeout(ob->db, OUTBOX_BUSY_TIMEOUT_MS);
-	if ((error = exec(ob, "PRAGMA journal_mode = WAL")) < 0 ||
-	    (error = exec(ob, durable ? "PRAGMA synchronous = FULL" :
+	if ((rc = wf_db_wal(ob->db, OUTBOX_BUSY_TIMEOUT_MS)) != SQLITE_OK) {
+		error = db_error(ob, rc, "cannot use WAL mode");
+		goto out;
+	}
+	if ((error = exec(ob, durable ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL")) < 0 ||
 	    (error = migrate(ob)) < 0)
 		goto out;

@@ -1,6 +1,10 @@
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
+#include "error.h"
 #include "path.h"
 
 /* Is c[0..n) a name some file system takes for ".git"? */
@@ -89,4 +93,22 @@ wf_path_link_problem(const char *link, const char *target)
 			c++;
 	}
 	return NULL;
+}
+
+int
+wf_path_mkdir_parent(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int error = 0;
+
+	if (!dir)
+		return wf_error_oom();
+	if ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+			error = wf_error_set_errno(WF_EOS, "cannot create '%s'",
+			    dir);
+	}
+	free(dir);
+	return error;
 }

@@ -21,4 +21,11 @@ const char *wf_path_problem(const char *p);
  */
 const char *wf_path_link_problem(const char *link, const char *target);
 
+/*
+ * Create the directory that holds `path` (one level, like the wf/
+ * directory inside the git directory) when it is missing.  Returns 0,
+ * or WF_EOS with a message naming the directory.
+ */
+int wf_path_mkdir_parent(const char *path);
+
 #endif

@@ -9,7 +9,9 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "error.h"
+#include "path.h"
 #include "json.h"
 #include "hash.h"
 #include "queue.h"
@@ -331,24 +333,6 @@ out:
 	return error;
 }
 
-static int
-mkdir_parent(const char *path)
-{
-	char *dir = strdup(path), *slash;
-	int error = 0;
-
-	if (!dir)
-		return wf_error_oom();
-	if ((slash = strrchr(dir, '/')) && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			error = wf_error_set_errno(WF_EOS, "cannot create '%s'",
-			    dir);
-	}
-	free(dir);
-	return error;
-}
-
 int
 wf_queue_open(struct wf_queue **out, const char *path,
     const struct wf_queue_opts *opts)
@@ -380,7 +364,7 @@ wf_queue_open(struct wf_queue **out, const char *path,
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint64_t)wf_queue_now() ^ ((uint64_t)getpid() << 32);
 	q->rng = seed | 1;
-	if ((error = mkdir_parent(path)) < 0)
+	if ((error = wf_path_mkdir_parent(path)) < 0)
 		goto out;
 	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -391,8 +375,11 @@ wf_queue_open(struct wf_queue **out, const char *path,
 	}
 	sqlite3_extended_result_codes(q->db, 0);
 	sqlite3_busy_handler(q->db, busy_cb, q);
-	if ((error = exec(q, "PRAGMA journal_mode = WAL")) < 0 ||
-	    (error = exec(q, q->opts.durable ? "PRAGMA synchronous = FULL" :
+	if ((rc = wf_db_wal(q->db, q->opts.busy_timeout_ms)) != SQLITE_OK) {
+		error = db_error(q, rc, "PRAGMA journal_mode = WAL");
+		goto out;
+	}
+	if ((error = exec(q, q->opts.durable ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL")) < 0 ||
 	    (error = exec(q, "PRAGMA foreign_keys = ON")) < 0)
 		goto out;

@@ -6,7 +6,9 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "error.h"
+#include "path.h"
 #include "state.h"
 
 struct wf_state {
@@ -24,24 +26,6 @@ db_error(struct wf_state *st, const char *what)
 	    sqlite3_errmsg(st->db));
 }
 
-static int
-mkdir_parent(const char *path)
-{
-	char *dir = strdup(path), *slash;
-	int error = 0;
-
-	if (!dir)
-		return wf_error_oom();
-	if ((slash = strrchr(dir, '/')) && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-			error = wf_error_set_errno(WF_EOS, "cannot create '%s'",
-			    dir);
-	}
-	free(dir);
-	return error;
-}
-
 int
 wf_state_open(struct wf_state **out, const char *path)
 {
@@ -53,7 +37,7 @@ wf_state_open(struct wf_state **out, const char *path)
 		free(st);
 		return wf_error_oom();
 	}
-	if ((error = mkdir_parent(path)) < 0)
+	if ((error = wf_path_mkdir_parent(path)) < 0)
 		goto out;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -61,8 +45,11 @@ wf_state_open(struct wf_state **out, const char *path)
 		goto out;
 	}
 	sqlite3_busy_timeout(st->db, 30000);
-	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = NORMAL;"
+	if (wf_db_wal(st->db, 30000) != SQLITE_OK) {
+		error = db_error(st, "cannot use WAL mode");
+		goto out;
+	}
+	if (sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL;"
 	    "CREATE TABLE IF NOT EXISTS plan_state ("
 	    " plan_id TEXT PRIMARY KEY, run_key TEXT NOT NULL,"
 	    " finished INTEGER NOT NULL, updated_at INTEGER);"
