@@ -103,9 +103,13 @@ wf_change_base64(const void *buf, size_t len)
 static int
 b64val(char ch)
 {
-	const char *p = ch ? strchr(b64, ch) : NULL;
-
-	return p ? (int)(p - b64) : -1;
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	return ch == '+' ? 62 : ch == '/' ? 63 : -1;
 }
 
 /* Decode strict base64; returns 0, -1 when malformed, -2 out of memory. */
@@ -688,15 +692,17 @@ check_file(struct ctx *c, json_t **out, json_t *v)
 		}
 	}
 	git_oid_tostr(hex, sizeof(hex), &id);
-	if (content) {
-		char *enc = wf_change_base64(data, len);
-
-		*out = enc ? json_pack("{s:s, s:s, s:s, s:s}", "path", path,
-		    "mode", mode, "blob", hex, "content", enc) : NULL;
-		free(enc);
-	} else {
-		*out = json_pack("{s:s, s:s, s:s}", "path", path, "mode", mode,
-		    "blob", hex);
+	/*
+	 * Strict base64 has one spelling for given bytes (the padding
+	 * bits are zero), so the content is already canonical: shared,
+	 * not encoded again.
+	 */
+	*out = json_pack("{s:s, s:s, s:s}", "path", path, "mode", mode,
+	    "blob", hex);
+	if (*out && content && json_object_set(*out, "content",
+	    json_object_get(v, "content")) < 0) {
+		json_decref(*out);
+		*out = NULL;
 	}
 	error = *out ? 0 : wf_error_oom();
 out:

@@ -87,6 +87,16 @@ int wf_json_reader_fdopen(struct wf_json_reader **out, int fd,
  */
 int wf_json_reader_next(struct wf_json_doc *doc, struct wf_json_reader *r);
 
+/*
+ * Parse the JSON object or array at s[0..len) quickly, without
+ * jansson's parser.  Returns a new reference and the bytes it took in
+ * *used, or NULL when it cannot: out of memory, input it leaves to
+ * jansson (reals, integers of 19 digits or more, "\u0000") and every
+ * malformed input.  On NULL, parse with jansson, whose answer this
+ * never contradicts.
+ */
+json_t *wf_json_fast_parse(const char *s, size_t len, size_t *used);
+
 /* The descriptor being read. */
 int wf_json_reader_fd(const struct wf_json_reader *r);
 

@@ -5,9 +5,11 @@
 #include <stdint.h>
 
 /*
- * Plain SHA-1 (FIPS 180-4), for the checksums that end a pack and its
- * index.  Object ids are not computed here: libgit2 computes those,
- * with its collision detection.
+ * Plain SHA-1 (FIPS 180-4), with the x86 SHA extensions when the CPU
+ * has them: the checksums that end a pack and its index, and the ids
+ * wf_hash_buf() gives content it checks (lib/hash.c).  Objects written
+ * into a repository are hashed by libgit2, with its collision
+ * detection.
  */
 struct wf_sha1 {
 	uint32_t h[5];
@@ -24,5 +26,13 @@ void wf_sha1_update(struct wf_sha1 *c, const void *data, size_t len);
 
 /* Finish: the 20-byte digest into out; `c` must be initialised again. */
 void wf_sha1_final(unsigned char out[20], struct wf_sha1 *c);
+
+/*
+ * Which implementation hashes: with `enable` 0 the portable one from
+ * now on, with 1 the SHA extensions when the CPU has them, with -1 as
+ * it is.  Returns 1 when the SHA extensions are in use.  For tests and
+ * benchmarks; the default is the fastest.
+ */
+int wf_sha1_accelerated(int enable);
 
 #endif

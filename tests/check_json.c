@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -201,6 +202,197 @@ START_TEST(canonical_sorts_keys)
 }
 END_TEST
 
+/*
+ * The fast parser against jansson: random documents (nested, with
+ * escapes, surrogate pairs, UTF-8 good and bad, numbers of every kind,
+ * duplicate keys, deep nesting) and random damage to them.  Whenever
+ * the fast parser answers, jansson gives the same value, key order and
+ * length; whenever jansson refuses, the fast parser does too.
+ */
+struct gen {
+	char *buf;
+	size_t len, cap;
+	uint32_t seed;
+};
+
+static uint32_t
+gen_rand(struct gen *g)
+{
+	g->seed = g->seed * 1103515245u + 12345u;
+	return g->seed >> 8;
+}
+
+static void
+gen_put(struct gen *g, const char *s, size_t n)
+{
+	if (g->len + n + 1 > g->cap) {
+		g->cap = (g->len + n + 1) * 2;
+		g->buf = realloc(g->buf, g->cap);
+		ck_assert_ptr_nonnull(g->buf);
+	}
+	memcpy(g->buf + g->len, s, n);
+	g->len += n;
+	g->buf[g->len] = '\0';
+}
+
+static void
+gen_ws(struct gen *g)
+{
+	static const char *const ws[] = { "", "", "", " ", "\n", "\t ", "\r\n" };
+
+	const char *w = ws[gen_rand(g) % 7];
+
+	gen_put(g, w, strlen(w));
+}
+
+static void
+gen_string(struct gen *g)
+{
+	static const char *const pieces[] = { "a", "key", "\\n", "\\\"",
+	    "\\\\", "\\/", "\\t", "\\u00e9", "\\u20AC", "\\ud83d\\ude00",
+	    "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ", "x y",
+	    "\\u0041", "id", "path" };
+	static const char *const bad[] = { "\\u0000", "\\ud800", "\\udc00x",
+	    "\xc0\x80", "\xed\xa0\x80", "\xff", "\x01", "\\x", "\\u12",
+	    "\xe2\x82", "\xf4\x90\x80\x80" };
+	int n = (int)(gen_rand(g) % 5), i;
+
+	gen_put(g, "\"", 1);
+	for (i = 0; i < n; i++) {
+		const char *p = gen_rand(g) % 40 == 0 ?
+		    bad[gen_rand(g) % (sizeof(bad) / sizeof(*bad))] :
+		    pieces[gen_rand(g) % (sizeof(pieces) / sizeof(*pieces))];
+
+		gen_put(g, p, strlen(p));
+	}
+	gen_put(g, "\"", 1);
+}
+
+static void
+gen_value(struct gen *g, int depth)
+{
+	static const char *const scalars[] = { "true", "false", "null", "0",
+	    "-0", "7", "-12", "123456789012345678", "1234567890123456789",
+	    "-9223372036854775808", "99999999999999999999", "1.5", "-2e3",
+	    "1E+2", "01", "-", "tru", "nul", "1a", "0.0" };
+	uint32_t r = gen_rand(g) % 10;
+	int n, i;
+
+	if (depth < 6 && r < 3) {
+		int obj = r == 0 || r == 1;
+
+		gen_put(g, obj ? "{" : "[", 1);
+		n = (int)(gen_rand(g) % 5);
+		for (i = 0; i < n; i++) {
+			if (i)
+				gen_put(g, ",", 1);
+			gen_ws(g);
+			if (obj) {
+				gen_string(g);
+				gen_ws(g);
+				gen_put(g, ":", 1);
+				gen_ws(g);
+			}
+			gen_value(g, depth + 1);
+			gen_ws(g);
+		}
+		gen_put(g, obj ? "}" : "]", 1);
+	} else if (r < 6) {
+		gen_string(g);
+	} else {
+		const char *s = scalars[gen_rand(g) %
+		    (sizeof(scalars) / sizeof(*scalars))];
+
+		gen_put(g, s, strlen(s));
+	}
+}
+
+static void
+compare_parsers(const char *s, size_t len)
+{
+	json_error_t err;
+	json_t *j = json_loadb(s, len, JSON_DECODE_ANY |
+	    JSON_DISABLE_EOF_CHECK, &err);
+	size_t used = 0;
+	json_t *f = wf_json_fast_parse(s, len, &used);
+
+	if (!j) {
+		ck_assert_msg(f == NULL, "fast parser took what jansson "
+		    "refuses (%s): %.*s", err.text, (int)len, s);
+	} else if (f) {
+		char *a = NULL, *b = NULL;
+
+		ck_assert_msg(json_equal(f, j), "values differ: %.*s",
+		    (int)len, s);
+		ck_assert_int_eq(used, (size_t)err.position);
+		ck_assert_int_eq(wf_json_dump(&a, NULL, f, 0), 0);
+		ck_assert_int_eq(wf_json_dump(&b, NULL, j, 0), 0);
+		ck_assert_str_eq(a, b);
+		free(a);
+		free(b);
+	}
+	json_decref(j);
+	json_decref(f);
+}
+
+START_TEST(fast_parser_agrees)
+{
+	struct gen g = { NULL, 0, 0, 20261121 };
+	size_t took = 0, k;
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		g.len = 0;
+		gen_put(&g, i % 2 ? "{" : "[", 1);
+		gen_value(&g, 0);
+		gen_put(&g, i % 2 ? "}" : "]", 1);
+		/* Arrays of one value; objects need a key. */
+		if (i % 2) {
+			g.len = 0;
+			gen_put(&g, "{\"k\":", 5);
+			gen_value(&g, 0);
+			gen_ws(&g);
+			gen_put(&g, "}", 1);
+		}
+		compare_parsers(g.buf, g.len);
+		{
+			size_t u;
+			json_t *v = wf_json_fast_parse(g.buf, g.len, &u);
+
+			took += v != NULL;
+			json_decref(v);
+		}
+		/* Damage: cut short, a byte changed, a byte dropped. */
+		k = gen_rand(&g) % g.len;
+		compare_parsers(g.buf, k);
+		{
+			char save = g.buf[k];
+			static const char junk[] = "{}[],:\"\\ 0a-\x80\x01";
+
+			g.buf[k] = junk[gen_rand(&g) % (sizeof(junk) - 1)];
+			compare_parsers(g.buf, g.len);
+			g.buf[k] = save;
+			memmove(g.buf + k, g.buf + k + 1, g.len - k - 1);
+			compare_parsers(g.buf, g.len - 1);
+		}
+	}
+	/* The fast path really is taken for most documents. */
+	ck_assert_msg(took > 5000, "fast parser took only %zu", took);
+	/* Nesting: fine at 2048 levels, left to jansson beyond. */
+	for (k = 2047; k <= 2050; k++) {
+		size_t d;
+
+		g.len = 0;
+		for (d = 0; d < k; d++)
+			gen_put(&g, "[", 1);
+		for (d = 0; d < k; d++)
+			gen_put(&g, "]", 1);
+		compare_parsers(g.buf, g.len);
+	}
+	free(g.buf);
+}
+END_TEST
+
 Suite *
 json_suite(void)
 {
@@ -214,6 +406,7 @@ json_suite(void)
 	tcase_add_test(tc, malformed_names_place);
 	tcase_add_test(tc, scalars_need_separator);
 	tcase_add_test(tc, large_value_across_reads);
+	tcase_add_test(tc, fast_parser_agrees);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("path");
 	tcase_add_test(tc, path_format);

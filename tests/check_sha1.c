@@ -2,7 +2,10 @@
 
 #include <check.h>
 
+#include <git2.h>
+
 #include "check_suites.h"
+#include "hash.h"
 #include "sha1.h"
 
 static void
@@ -62,6 +65,61 @@ START_TEST(test_vectors)
 }
 END_TEST
 
+/* Run the vectors again with the portable code, whatever the CPU. */
+START_TEST(test_vectors_portable)
+{
+	int was = wf_sha1_accelerated(-1);
+
+	wf_sha1_accelerated(0);
+	ck_assert_int_eq(wf_sha1_accelerated(-1), 0);
+	test_vectors_fn(_i);
+	wf_sha1_accelerated(was);
+}
+END_TEST
+
+/*
+ * Both implementations, fed in random pieces, agree on every length
+ * from 0 to 1,100 bytes; and wf_hash_buf() gives libgit2's blob ids.
+ */
+START_TEST(test_agree)
+{
+	static unsigned char data[1100];
+	unsigned char d1[20], d2[20];
+	uint32_t seed = 12345;
+	int was = wf_sha1_accelerated(-1);
+	struct wf_sha1 c;
+	git_oid mine, theirs;
+	size_t len, off, k;
+
+	for (k = 0; k < sizeof(data); k++) {
+		seed = seed * 1103515245 + 12345;
+		data[k] = (unsigned char)(seed >> 16);
+	}
+	for (len = 0; len <= sizeof(data); len++) {
+		wf_sha1_accelerated(0);
+		wf_sha1_init(&c);
+		wf_sha1_update(&c, data, len);
+		wf_sha1_final(d1, &c);
+		wf_sha1_accelerated(1);
+		wf_sha1_init(&c);
+		for (off = 0; off < len; off += k) {
+			seed = seed * 1103515245 + 12345;
+			k = (seed >> 16) % 150 + 1;
+			if (k > len - off)
+				k = len - off;
+			wf_sha1_update(&c, data + off, k);
+		}
+		wf_sha1_final(d2, &c);
+		ck_assert_msg(memcmp(d1, d2, 20) == 0, "length %zu", len);
+		ck_assert_int_eq(wf_hash_buf(&mine, data, len), 0);
+		ck_assert_int_eq(git_odb_hash(&theirs, data, len,
+		    GIT_OBJECT_BLOB), 0);
+		ck_assert_msg(git_oid_equal(&mine, &theirs), "length %zu", len);
+	}
+	wf_sha1_accelerated(was);
+}
+END_TEST
+
 Suite *
 sha1_suite(void)
 {
@@ -69,6 +127,8 @@ sha1_suite(void)
 	TCase *tc = tcase_create("digest");
 
 	tcase_add_test(tc, test_vectors);
+	tcase_add_test(tc, test_vectors_portable);
+	tcase_add_test(tc, test_agree);
 	suite_add_tcase(s, tc);
 	return s;
 }
