@@ -5,16 +5,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "change.h"
 #include "common.h"
 #include "error.h"
 #include "git.h"
 #include "hash.h"
+#include "map.h"
 #include "queue.h"
 
 static const char usage[] =
@@ -92,38 +97,66 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-/* The requests read so far, with where each came from. */
+/*
+ * The requests read so far, with where each came from.  Reading and
+ * validating run on one thread while another stores what is read, in
+ * one transaction; `lock` guards what they share.
+ */
 struct run {
 	git_repository *repo;
 	int keep_going;
 	int bad;		/* some request was refused */
+	struct wf_map seen;	/* id -> index in hashes */
+	git_oid *hashes;	/* of the requests read, in order */
+	size_t nseen;
+	pthread_mutex_t lock;
+	pthread_cond_t more;
 	struct wf_change **changes;
 	char **where;
 	size_t n, cap;
-	json_t *seen;		/* id -> hash of the requests read */
+	size_t taken;		/* changes[0..taken) are the storer's */
+	int done;		/* the reader has finished ... */
+	int error;		/* ... with this result */
+	char errmsg[4096];
+	int stop;		/* the storer gave up: stop reading */
+	int refused;		/* the storer refused some (keep_going) */
 };
 
 static int
 add_change(struct run *run, struct wf_change *c, const char *where)
 {
+	char *w = strdup(where);
+	int error = 0;
+
+	if (!w)
+		return wf_error_oom();
+	pthread_mutex_lock(&run->lock);
 	if (run->n == run->cap) {
 		size_t cap = run->cap ? run->cap * 2 : 64;
 		struct wf_change **cs = realloc(run->changes,
 		    cap * sizeof(*cs));
 		char **ws;
 
-		if (!cs)
-			return wf_error_oom();
+		if (!cs) {
+			error = wf_error_oom();
+			goto out;
+		}
 		run->changes = cs;
-		if (!(ws = realloc(run->where, cap * sizeof(*ws))))
-			return wf_error_oom();
+		if (!(ws = realloc(run->where, cap * sizeof(*ws)))) {
+			error = wf_error_oom();
+			goto out;
+		}
 		run->where = ws;
 		run->cap = cap;
 	}
-	if (!(run->where[run->n] = strdup(where)))
-		return wf_error_oom();
+	run->where[run->n] = w;
 	run->changes[run->n++] = c;
-	return 0;
+	w = NULL;
+	pthread_cond_signal(&run->more);
+out:
+	pthread_mutex_unlock(&run->lock);
+	free(w);
+	return error;
 }
 
 /* Refuse a request: fatal, or reported and skipped with --keep-going. */
@@ -172,28 +205,45 @@ static int
 read_request(const struct wf_json_doc *doc, struct run *run)
 {
 	struct wf_change *c = NULL;
-	char where[1024], hex[GIT_OID_HEXSZ + 1];
-	json_t *prev;
-	int error;
+	char where[1024], *id;
+	size_t k;
+	int error = 0;
 
+	if (__atomic_load_n(&run->stop, __ATOMIC_RELAXED))
+		return wf_error_set(WF_ERROR, "stopped");
 	snprintf(where, sizeof(where), "%s:%lu:%lu", doc->name, doc->line,
 	    doc->col);
 	if ((error = wf_change_parse(&c, doc, run->repo, NULL)) < 0)
 		return refuse(run, error);
-	wf_hash_hex(hex, &c->hash);
 	/* Ids are unique in a stream; the same request twice is one. */
-	if ((prev = json_object_get(run->seen, c->id))) {
-		if (strcmp(json_string_value(prev), hex) != 0)
+	if (wf_map_get(&k, &run->seen, c->id) == 0) {
+		if (!git_oid_equal(&run->hashes[k], &c->hash))
 			error = refuse(run, wf_error_set(WF_EINPUT, "%s: request "
 			    "'%s': the id is used earlier in the input for "
 			    "different content", where, c->id));
 		wf_change_free(c);
 		return error;
 	}
-	if (json_object_set_new(run->seen, c->id, json_string(hex)) < 0 ||
-	    (error = add_change(run, c, where)) < 0) {
+	if ((run->nseen & (run->nseen - 1)) == 0) {
+		git_oid *h = realloc(run->hashes, (run->nseen ? 2 * run->nseen :
+		    1) * sizeof(*h));
+
+		if (!h) {
+			wf_change_free(c);
+			return wf_error_oom();
+		}
+		run->hashes = h;
+	}
+	if (!(id = strdup(c->id)) ||
+	    wf_map_put(NULL, &run->seen, id, run->nseen) < 0) {
+		free(id);
 		wf_change_free(c);
-		return error < 0 ? error : wf_error_oom();
+		return wf_error_oom();
+	}
+	run->hashes[run->nseen++] = c->hash;
+	if ((error = add_change(run, c, where)) < 0) {
+		wf_change_free(c);
+		return error;
 	}
 	return 0;
 }
@@ -408,43 +458,145 @@ open_queue(struct wf_queue **out, const char *db, git_repository *repo,
 	return error;
 }
 
-static int
-store(struct run *run, const char *db, int max_attempts)
+/*
+ * Take the changes the reader has added since the last call into
+ * *cs and *ws (the caller's to free), waiting for some: their number,
+ * 0 when the reader is done, SIZE_MAX when out of memory.
+ */
+static size_t
+take(struct run *run, struct wf_change ***cs, char ***ws, size_t *cap)
 {
-	struct wf_queue *q = NULL;
-	json_t *res = NULL, *item;
-	size_t i, bad = run->n;
+	size_t n;
+
+	pthread_mutex_lock(&run->lock);
+	while (run->taken == run->n && !run->done)
+		pthread_cond_wait(&run->more, &run->lock);
+	n = run->n - run->taken;
+	if (n > *cap) {
+		struct wf_change **c = realloc(*cs, n * sizeof(**cs));
+		char **w = c ? realloc(*ws, n * sizeof(**ws)) : NULL;
+
+		if (c)
+			*cs = c;
+		if (w)
+			*ws = w;
+		if ((!c || !w) && *cap == 0) {
+			pthread_mutex_unlock(&run->lock);
+			return SIZE_MAX;
+		} else if (!c || !w) {
+			/* Take what fits; the rest waits for the next call. */
+			n = *cap;
+		} else {
+			*cap = n;
+		}
+	}
+	memcpy(*cs, run->changes + run->taken, n * sizeof(**cs));
+	memcpy(*ws, run->where + run->taken, n * sizeof(**ws));
+	memset(run->changes + run->taken, 0, n * sizeof(**cs));
+	memset(run->where + run->taken, 0, n * sizeof(**ws));
+	run->taken += n;
+	pthread_mutex_unlock(&run->lock);
+	return n;
+}
+
+/* The line for one stored request. */
+static int
+write_added(const struct wf_queue_added *a)
+{
+	json_t *v = json_pack("{s:s, s:o, s:s, s:o}", "id", a->id,
+	    "queue_id", a->queue_id ? json_integer(a->queue_id) : json_null(),
+	    "state", a->state,
+	    "position", a->position ? json_integer(a->position) : json_null());
 	int error;
 
-	if (run->n == 0)
-		return 0;
-	if ((error = open_queue(&q, db, run->repo, max_attempts)) < 0)
-		goto out;
-	error = wf_queue_enqueue(&res, &bad, q, run->changes, run->n,
-	    run->keep_going);
-	if (error < 0) {
-		if (bad < run->n)
-			wf_error_prefix(error, "%s", run->where[bad]);
+	if (!v || (a->existing &&
+	    json_object_set_new(v, "existing", json_true()) < 0)) {
+		json_decref(v);
+		return wf_error_oom();
+	}
+	error = wf_cmd_write_json(v);
+	json_decref(v);
+	return error;
+}
+
+/*
+ * Store what the reader adds, as it adds it, in one transaction that
+ * commits only when the reader has finished without error.  With
+ * `wait`, the transaction (and its write lock) starts only once the
+ * reader is done: input from a pipe may come slowly, and the queue
+ * must not be locked meanwhile.
+ */
+static int
+store(struct run *run, const char *db, int max_attempts, int wait)
+{
+	struct wf_queue *q = NULL;
+	struct wf_queue_batch *b = NULL;
+	struct wf_queue_added a;
+	struct wf_change **cs = NULL;
+	char **ws = NULL;
+	size_t cap = 0, n, i;
+	int error = 0;
+
+	if (wait) {
+		pthread_mutex_lock(&run->lock);
+		while (!run->done)
+			pthread_cond_wait(&run->more, &run->lock);
+		pthread_mutex_unlock(&run->lock);
+	}
+	while ((n = take(run, &cs, &ws, &cap)) > 0) {
+		if (n == SIZE_MAX) {
+			error = wf_error_oom();
+			goto out;
+		}
+		if (!b && ((error = open_queue(&q, db, run->repo,
+		    max_attempts)) < 0 || (error = wf_queue_batch_begin(&b, q,
+		    run->keep_going)) < 0))
+			goto out;
+		for (i = 0; i < n; i++) {
+			error = wf_queue_batch_add(b, cs[i]);
+			if (error == WF_ECONFLICT)
+				wf_error_prefix(error, "%s", ws[i]);
+			wf_change_free(cs[i]);
+			free(ws[i]);
+			cs[i] = NULL;
+			ws[i] = NULL;
+			if (error == WF_ECONFLICT && run->keep_going) {
+				wf_cmd_fail(error);
+				run->refused = 1;
+				continue;
+			}
+			if (error < 0)
+				goto out;
+		}
+	}
+	pthread_mutex_lock(&run->lock);
+	if (run->error < 0) {
+		error = wf_error_set(run->error, "%s", run->errmsg);
+		pthread_mutex_unlock(&run->lock);
 		goto out;
 	}
-	json_array_foreach(res, i, item) {
-		json_t *e = json_object_get(item, "error");
-
-		if (e) {
-			wf_error_set(WF_ECONFLICT, "%s: %s", run->where[i],
-			    json_string_value(e));
-			wf_cmd_fail(WF_ECONFLICT);
-			run->bad = 1;
-			continue;
-		}
-		if (!json_is_true(json_object_get(item, "existing")))
-			json_object_del(item, "existing");
-		if ((error = wf_cmd_write_json(item)) < 0)
+	pthread_mutex_unlock(&run->lock);
+	if (!b)
+		return 0;
+	if ((error = wf_queue_batch_commit(b)) < 0)
+		goto out;
+	n = wf_queue_batch_count(b);
+	for (i = 0; i < n; i++) {
+		wf_queue_batch_get(&a, b, i);
+		if (!a.error && (error = write_added(&a)) < 0)
 			goto out;
 	}
 	error = 0;
 out:
-	json_decref(res);
+	if (error < 0)
+		__atomic_store_n(&run->stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < cap && cs; i++) {
+		wf_change_free(cs[i]);
+		free(ws[i]);
+	}
+	free(cs);
+	free(ws);
+	wf_queue_batch_free(b);
 	wf_queue_free(q);
 	return error;
 }
@@ -472,6 +624,56 @@ report_dry(struct run *run)
 	return 0;
 }
 
+/* The reader has finished, with `error`. */
+static void
+reader_done(struct run *run, int error)
+{
+	pthread_mutex_lock(&run->lock);
+	run->done = 1;
+	run->error = error < 0 ? error : 0;
+	if (error < 0)
+		snprintf(run->errmsg, sizeof(run->errmsg), "%s",
+		    wf_error_last());
+	pthread_cond_broadcast(&run->more);
+	pthread_mutex_unlock(&run->lock);
+}
+
+struct reader {
+	struct run *run;
+	int argc;
+	char **argv;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+
+	reader_done(r->run, wf_cmd_each_value(r->argc, r->argv, read_one,
+	    r->run));
+	wf_arena_release();
+	return NULL;
+}
+
+/* 1 when every input is a regular file, which never keeps us waiting. */
+static int
+all_files(int argc, char **argv)
+{
+	struct stat st;
+	int i;
+
+	if (argc == 0)
+		return fstat(0, &st) == 0 && S_ISREG(st.st_mode);
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0 ? fstat(0, &st) < 0 :
+		    stat(argv[i], &st) < 0)
+			return 0;
+		if (!S_ISREG(st.st_mode))
+			return 0;
+	}
+	return 1;
+}
+
 static int
 parse_int_opt(int *out, const char *arg, const char *name)
 {
@@ -490,18 +692,28 @@ parse_int_opt(int *out, const char *arg, const char *name)
 int
 main(int argc, char **argv)
 {
-	struct run run = { NULL, 0, 0, NULL, NULL, 0, 0, NULL };
+	struct run run;
 	struct single s;
 	const char *db = getenv("WF_DB"), *repo_dir = NULL, *bad_usage = NULL;
 	int dry_run = 0, max_attempts = 0, opt, code = WF_EXIT_OK, error = 0,
 	    nsingle;
 	size_t i;
 
+	/*
+	 * jansson's values live in arena chunks (lib/arena.c): a stream of
+	 * requests is millions of small values, made on the reading thread
+	 * and freed on the storing one, where malloc and free would cost
+	 * as much as the parse.  Set before any value exists.
+	 */
+	json_set_alloc_funcs(wf_arena_alloc, wf_arena_free);
 	wf_cmd_init("wf-enqueue");
 	memset(&s, 0, sizeof(s));
+	memset(&run, 0, sizeof(run));
+	pthread_mutex_init(&run.lock, NULL);
+	pthread_cond_init(&run.more, NULL);
 	if (db && !*db)
 		db = NULL;
-	if (!(s.depends_on = json_array()) || !(run.seen = json_object())) {
+	if (!(s.depends_on = json_array())) {
 		error = wf_error_oom();
 		goto out;
 	}
@@ -608,18 +820,32 @@ main(int argc, char **argv)
 		doc.line = doc.col = 1;
 		error = read_request(&doc, &run);
 		json_decref(doc.value);
+		reader_done(&run, error);
+	} else if (dry_run) {
+		reader_done(&run, error = wf_cmd_each_value(argc, argv,
+		    read_one, &run));
 	} else {
-		error = wf_cmd_each_value(argc, argv, read_one, &run);
+		struct reader r = { &run, argc, argv };
+		pthread_t t;
+		int rc;
+
+		if ((rc = pthread_create(&t, NULL, reader_main, &r)) != 0) {
+			errno = rc;
+			error = wf_error_set_errno(WF_EOS, "cannot start a "
+			    "thread");
+			goto out;
+		}
+		error = store(&run, db, max_attempts, !all_files(argc, argv));
+		pthread_join(t, NULL);
+		goto out;
 	}
 	if (error < 0)
 		goto out;
-	if (run.bad && !run.keep_going)
-		goto out;
-	error = dry_run ? report_dry(&run) : store(&run, db, max_attempts);
+	error = dry_run ? report_dry(&run) : store(&run, db, max_attempts, 0);
 out:
 	if (error < 0)
 		code = wf_cmd_fail(error);
-	else if (run.bad)
+	else if (run.bad || run.refused)
 		code = WF_EXIT_INPUT;
 done:
 	for (i = 0; i < run.n; i++) {
@@ -628,7 +854,10 @@ done:
 	}
 	free(run.changes);
 	free(run.where);
-	json_decref(run.seen);
+	for (i = 0; i < run.seen.cap; i++)
+		free((char *)run.seen.slots[i].key);
+	wf_map_release(&run.seen);
+	free(run.hashes);
 	json_decref(s.depends_on);
 	git_repository_free(run.repo);
 	return wf_cmd_finish(code);

@@ -100,16 +100,30 @@ wf_change_base64(const void *buf, size_t len)
 	return out;
 }
 
+/* Each byte's base64 value, -1 when it is not a base64 digit. */
+static const signed char b64val_table[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 static int
 b64val(char ch)
 {
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	return ch == '+' ? 62 : ch == '/' ? 63 : -1;
+	return b64val_table[(unsigned char)ch];
 }
 
 /* Decode strict base64; returns 0, -1 when malformed, -2 out of memory. */
@@ -544,18 +558,25 @@ out:
 	return error;
 }
 
+/* One entry of "files", as its canonical form is written. */
+struct canon_file {
+	const char *path, *mode;
+	json_t *content;	/* borrowed from the request, or NULL */
+	char blob[GIT_OID_HEXSZ + 1];
+	int del;
+};
+
 static int
 cmp_file(const void *a, const void *b)
 {
-	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	const struct canon_file *x = a, *y = b;
 
-	return strcmp(json_string_value(json_object_get(x, "path")),
-	    json_string_value(json_object_get(y, "path")));
+	return strcmp(x->path, y->path);
 }
 
-/* One entry of "files", with its canonical form in *out. */
+/* One entry of "files", checked, into *out. */
 static int
-check_file(struct ctx *c, json_t **out, json_t *v)
+check_file(struct ctx *c, struct canon_file *out, json_t *v)
 {
 	static const char *const keys[] = { "path", "mode", "content", "blob",
 	    "delete", NULL };
@@ -563,11 +584,10 @@ check_file(struct ctx *c, json_t **out, json_t *v)
 	unsigned char *data = NULL;
 	size_t len = 0;
 	git_oid id, given;
-	char hex[GIT_OID_HEXSZ + 1];
 	json_t *x;
 	int del = 0, error, nset;
 
-	*out = NULL;
+	memset(out, 0, sizeof(*out));
 	if ((error = wf_json_check_object(c->doc, &c->path, v, keys)) < 0)
 		return error;
 	wf_jpath_push_key(&c->path, "path");
@@ -618,8 +638,8 @@ check_file(struct ctx *c, json_t **out, json_t *v)
 			    path);
 		if ((error = expect_in_tree(c, path, 1)) < 0)
 			return error;
-		if (!(*out = json_pack("{s:s, s:b}", "path", path, "delete", 1)))
-			return wf_error_oom();
+		out->path = path;
+		out->del = 1;
 		return 0;
 	}
 	if ((x = json_object_get(v, "mode"))) {
@@ -691,33 +711,29 @@ check_file(struct ctx *c, json_t **out, json_t *v)
 			goto out;
 		}
 	}
-	git_oid_tostr(hex, sizeof(hex), &id);
 	/*
 	 * Strict base64 has one spelling for given bytes (the padding
 	 * bits are zero), so the content is already canonical: shared,
 	 * not encoded again.
 	 */
-	*out = json_pack("{s:s, s:s, s:s}", "path", path, "mode", mode,
-	    "blob", hex);
-	if (*out && content && json_object_set(*out, "content",
-	    json_object_get(v, "content")) < 0) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	error = *out ? 0 : wf_error_oom();
+	out->path = path;
+	out->mode = mode;
+	out->content = content ? json_object_get(v, "content") : NULL;
+	git_oid_tostr(out->blob, sizeof(out->blob), &id);
+	error = 0;
 out:
 	free(data);
 	return error;
 }
 
+/* "files", checked, written in canonical form (sorted by path) to b. */
 static int
-check_files(struct ctx *c, json_t **out, json_t *v)
+check_files(struct ctx *c, struct wf_json_buf *b, json_t *v)
 {
-	json_t **items = NULL, *arr = NULL;
+	struct canon_file *items = NULL;
 	size_t i, n;
-	int error;
+	int error = 0;
 
-	*out = NULL;
 	if (!json_is_array(v))
 		return fail(c, "expected an array of files");
 	n = json_array_size(v);
@@ -736,26 +752,33 @@ check_files(struct ctx *c, json_t **out, json_t *v)
 			goto out;
 	}
 	qsort(items, n, sizeof(*items), cmp_file);
-	if (!(arr = json_array())) {
-		error = wf_error_oom();
-		goto out;
-	}
+	wf_json_buf_raw(b, "[", 1);
 	for (i = 0; i < n; i++) {
-		if (json_array_append_new(arr, items[i]) < 0) {
-			error = wf_error_oom();
-			goto out;
+		const struct canon_file *f = &items[i];
+
+		wf_json_buf_raw(b, i ? ",{" : "{", i ? 2 : 1);
+		if (f->del) {
+			wf_json_buf_raw(b, "\"delete\":true,", 14);
+		} else {
+			wf_json_buf_raw(b, "\"blob\":\"", 8);
+			wf_json_buf_raw(b, f->blob, GIT_OID_HEXSZ);
+			wf_json_buf_raw(b, "\",", 2);
+			if (f->content) {
+				wf_json_buf_raw(b, "\"content\":", 10);
+				wf_json_buf_value(b, f->content, 0);
+				wf_json_buf_raw(b, ",", 1);
+			}
+			wf_json_buf_raw(b, "\"mode\":", 7);
+			wf_json_buf_string(b, f->mode, strlen(f->mode));
+			wf_json_buf_raw(b, ",", 1);
 		}
-		items[i] = NULL;
+		wf_json_buf_raw(b, "\"path\":", 7);
+		wf_json_buf_string(b, f->path, strlen(f->path));
+		wf_json_buf_raw(b, "}", 1);
 	}
-	*out = arr;
-	arr = NULL;
-	error = 0;
+	wf_json_buf_raw(b, "]", 1);
 out:
-	if (items)
-		for (i = 0; i < n; i++)
-			json_decref(items[i]);
 	free(items);
-	json_decref(arr);
 	return error;
 }
 
@@ -956,6 +979,15 @@ check_oid_field(struct ctx *c, git_oid *out, const char *s, const char *key)
 	return error;
 }
 
+/* The next key of a canonical object, after '{' or ','. */
+static void
+canon_key(struct wf_json_buf *b, const char *key)
+{
+	wf_json_buf_raw(b, b->len ? ",\"" : "{\"", 2);
+	wf_json_buf_raw(b, key, strlen(key));
+	wf_json_buf_raw(b, "\":", 2);
+}
+
 int
 wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
     git_repository *repo, const struct wf_change_opts *opts)
@@ -967,9 +999,10 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	struct wf_change *ch = NULL;
 	const char *id, *target, *kind, *patch = NULL, *base = NULL,
 	    *head = NULL, *message = NULL, **deps = NULL;
-	json_t *v = doc->value, *x, *canon = NULL, *files = NULL, *depv = NULL;
+	json_t *v = doc->value, *x;
+	struct wf_json_buf b = WF_JSON_BUF_INIT, files = WF_JSON_BUF_INIT;
 	git_oid base_id, head_id;
-	size_t ndeps = 0, i;
+	size_t ndeps = 0, i, dump_len;
 	int64_t priority = 0;
 	char *dump = NULL;
 	const char *key;
@@ -1099,50 +1132,99 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 		wf_jpath_push_key(&c.path, "files");
 		if ((error = check_files(&c, &files, x)) < 0)
 			goto out;
+		if (files.failed)
+			goto oom;
 		wf_jpath_pop(&c.path);
 		break;
 	}
-	/* The canonical form: known fields, defaults filled, sets sorted. */
+	/*
+	 * The canonical form, written as wf_json_canonical() would write
+	 * it (compact, keys sorted) without building it: known fields in
+	 * key order, defaults filled in, sets sorted.
+	 */
 	if (deps)
 		qsort(deps, ndeps, sizeof(*deps), cmp_str);
-	if (!(depv = json_array()))
-		goto oom;
-	for (i = 0; i < ndeps; i++)
-		if (json_array_append_new(depv, json_string(deps[i])) < 0)
-			goto oom;
-	if (!(canon = json_pack("{s:s, s:s, s:s, s:I, s:O}", "id", id,
-	    "target", target, "kind", kind, "priority", (json_int_t)priority,
-	    "depends_on", depv)))
-		goto oom;
-	json_decref(depv);
-	depv = NULL;
-	if ((base && json_object_set_new(canon, "base", json_string(base)) < 0) ||
-	    (head && json_object_set_new(canon, "head", json_string(head)) < 0) ||
-	    (patch && json_object_set(canon, "patch",
-	    json_object_get(v, "patch")) < 0) ||
-	    (files && json_object_set(canon, "files", files) < 0) ||
-	    (message && json_object_set(canon, "message",
-	    json_object_get(v, "message")) < 0) ||
-	    ((x = json_object_get(v, "author")) &&
-	    json_object_set(canon, "author", x) < 0) ||
-	    ((x = json_object_get(v, "meta")) &&
-	    json_object_set_new(canon, "meta", json_deep_copy(x)) < 0))
-		goto oom;
-	if (!(dump = wf_json_canonical(canon)))
-		goto oom;
-	if (strlen(dump) > c.o.max_request) {
+	if ((x = json_object_get(v, "author"))) {
+		canon_key(&b, "author");
+		wf_json_buf_value(&b, x, WF_JSON_DUMP_SORT_KEYS);
+	}
+	if (base) {
+		canon_key(&b, "base");
+		wf_json_buf_string(&b, base, strlen(base));
+	}
+	canon_key(&b, "depends_on");
+	wf_json_buf_raw(&b, "[", 1);
+	for (i = 0; i < ndeps; i++) {
+		if (i)
+			wf_json_buf_raw(&b, ",", 1);
+		wf_json_buf_string(&b, deps[i], strlen(deps[i]));
+	}
+	wf_json_buf_raw(&b, "]", 1);
+	if (ch->kind == WF_CHANGE_FILES) {
+		canon_key(&b, "files");
+		wf_json_buf_raw(&b, files.s, files.len);
+	}
+	if (head) {
+		canon_key(&b, "head");
+		wf_json_buf_string(&b, head, strlen(head));
+	}
+	canon_key(&b, "id");
+	wf_json_buf_string(&b, id, strlen(id));
+	canon_key(&b, "kind");
+	wf_json_buf_string(&b, kind, strlen(kind));
+	if ((x = json_object_get(v, "message"))) {
+		canon_key(&b, "message");
+		wf_json_buf_value(&b, x, 0);
+	}
+	if ((x = json_object_get(v, "meta"))) {
+		canon_key(&b, "meta");
+		wf_json_buf_value(&b, x, WF_JSON_DUMP_SORT_KEYS);
+	}
+	if ((x = json_object_get(v, "patch"))) {
+		canon_key(&b, "patch");
+		wf_json_buf_value(&b, x, 0);
+	}
+	canon_key(&b, "priority");
+	wf_json_buf_int(&b, (json_int_t)priority);
+	canon_key(&b, "target");
+	wf_json_buf_string(&b, target, strlen(target));
+	wf_json_buf_raw(&b, "}", 1);
+	if ((error = wf_json_buf_finish(&dump, &dump_len, &b)) < 0)
+		goto out;
+	if (dump_len > c.o.max_request) {
 		error = fail(&c, "request of %zu bytes exceeds the limit of %zu",
-		    strlen(dump), c.o.max_request);
+		    dump_len, c.o.max_request);
 		goto out;
 	}
-	if ((error = wf_hash_buf(&ch->hash, dump, strlen(dump))) < 0)
+	if ((error = wf_hash_buf(&ch->hash, dump, dump_len)) < 0)
 		goto out;
-	ch->canonical = canon;
-	canon = NULL;
 	/* Kept for the queue; the dump's buffer is larger than its text. */
-	if (!(ch->text = realloc(dump, strlen(dump) + 1)))
+	if (!(ch->text = realloc(dump, dump_len + 1)))
 		goto oom;
 	dump = NULL;
+	/* The strings the fields point to, in one block. */
+	{
+		size_t size = strlen(id) + strlen(target) + 2;
+		char *p;
+
+		for (i = 0; i < ndeps; i++)
+			size += strlen(deps[i]) + 1;
+		if (!(ch->strings = malloc(size)) ||
+		    !(ch->depends_on = calloc(ndeps + 1,
+		    sizeof(*ch->depends_on))))
+			goto oom;
+		p = ch->strings;
+		ch->id = p;
+		p = stpcpy(p, id) + 1;
+		ch->target = p;
+		p = stpcpy(p, target) + 1;
+		for (i = 0; i < ndeps; i++) {
+			ch->depends_on[i] = p;
+			p = stpcpy(p, deps[i]) + 1;
+		}
+		ch->ndepends = ndeps;
+	}
+	ch->priority = priority;
 	if (!(ch->paths = json_array()))
 		goto oom;
 	{
@@ -1163,17 +1245,6 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 			}
 		free(ps);
 	}
-	ch->id = json_string_value(json_object_get(ch->canonical, "id"));
-	ch->target = json_string_value(json_object_get(ch->canonical,
-	    "target"));
-	ch->priority = priority;
-	x = json_object_get(ch->canonical, "depends_on");
-	ch->ndepends = json_array_size(x);
-	if (!(ch->depends_on = calloc(ch->ndepends + 1,
-	    sizeof(*ch->depends_on))))
-		goto oom;
-	for (i = 0; i < ch->ndepends; i++)
-		ch->depends_on[i] = json_string_value(json_array_get(x, i));
 	*out = ch;
 	ch = NULL;
 	error = 0;
@@ -1183,13 +1254,68 @@ oom:
 out:
 	free(dump);
 	free(deps);
-	json_decref(depv);
-	json_decref(canon);
-	json_decref(files);
+	free(b.s);
+	free(files.s);
 	json_decref(c.paths);
 	git_tree_free(c.tree);
 	wf_change_free(ch);
 	return error;
+}
+
+/* Copy the `keys` of `from` that it has into `to`, in that order. */
+static int
+copy_keys(json_t *to, json_t *from, const char *const *keys)
+{
+	json_t *x;
+
+	for (; *keys; keys++)
+		if ((x = json_object_get(from, *keys)) &&
+		    json_object_set(to, *keys, x) < 0)
+			return -1;
+	return 0;
+}
+
+json_t *
+wf_change_canonical(const struct wf_change *c)
+{
+	static const char *const top[] = { "id", "target", "kind",
+	    "priority", "depends_on", "base", "head", "patch", NULL };
+	static const char *const rest[] = { "message", "author", "meta",
+	    NULL };
+	static const char *const file[] = { "path", "mode", "blob",
+	    "content", "delete", NULL };
+	size_t len = strlen(c->text), used, i;
+	json_t *v = wf_json_fast_parse(c->text, len, &used), *out, *files, *f;
+
+	if (!v || used != len) {
+		json_decref(v);
+		if (!(v = json_loadb(c->text, len, 0, NULL)))
+			return NULL;
+	}
+	/* The text has its keys sorted; people read "id" first. */
+	if (!(out = json_object()) || copy_keys(out, v, top) < 0)
+		goto fail;
+	if ((files = json_object_get(v, "files"))) {
+		json_t *arr = json_array();
+
+		if (!arr || json_object_set_new(out, "files", arr) < 0)
+			goto fail;
+		json_array_foreach(files, i, f) {
+			json_t *o = json_object();
+
+			if (!o || json_array_append_new(arr, o) < 0 ||
+			    copy_keys(o, f, file) < 0)
+				goto fail;
+		}
+	}
+	if (copy_keys(out, v, rest) < 0)
+		goto fail;
+	json_decref(v);
+	return out;
+fail:
+	json_decref(out);
+	json_decref(v);
+	return NULL;
 }
 
 void
@@ -1197,8 +1323,8 @@ wf_change_free(struct wf_change *c)
 {
 	if (!c)
 		return;
-	json_decref(c->canonical);
 	json_decref(c->paths);
+	free(c->strings);
 	free(c->text);
 	free(c->depends_on);
 	free(c);

@@ -56,11 +56,15 @@ struct wf_change {
 	int64_t priority;
 	const char **depends_on;	/* sorted, unique, NULL-terminated */
 	size_t ndepends;
-	json_t *canonical;	/* the normalised request (owned) */
-	char *text;		/* wf_json_canonical() of it (owned; may be NULL) */
+	char *text;		/* the canonical form: the normalised request,
+				   compact, keys sorted (owned) */
 	json_t *paths;		/* sorted paths it touches (owned) */
 	git_oid hash;		/* blob id of the canonical form */
+	char *strings;		/* what id, target, depends_on point to */
 };
+
+/* The canonical form as a new JSON value; NULL when out of memory. */
+json_t *wf_change_canonical(const struct wf_change *c);
 
 /*
  * Validate the request in doc->value and build its canonical form.

@@ -586,7 +586,10 @@ collect(struct exec *e, struct pwf *p)
 	doc.line = doc.col = 1;
 	if ((error = wf_change_parse(&ch, &doc, e->repo, NULL)) < 0)
 		goto refused;
-	p->change = json_incref(ch->canonical);
+	if (!(p->change = wf_change_canonical(ch))) {
+		error = wf_error_oom();
+		goto out;
+	}
 done:
 	p->status = W_EXECUTED;
 	error = set_message(p, MSG_EXECUTED);

@@ -238,19 +238,115 @@ scan_to(struct scan *sc, const struct wf_jpath *p, int level)
 	}
 }
 
+/*
+ * Byte scanning sixteen at a time where the CPU has SSE2 (every x86-64
+ * does): the stream reader's bracket scan, position counting and the
+ * string paths of the fast parser and the writer all look for a few
+ * bytes in long runs of ordinary ones.
+ */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/*
+ * How many bytes of s[0..n) come before the first one that is '"',
+ * '\\', a control character, or (with `high`) 0x80 or above.
+ */
+static size_t
+plain_run(const unsigned char *s, size_t n, int high)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+	    ctl = _mm_set1_epi8(0x1f);
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+		    _mm_cmpeq_epi8(v, bslash)),
+		    _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+		unsigned int bits = (unsigned int)_mm_movemask_epi8(m);
+
+		if (high)
+			bits |= (unsigned int)_mm_movemask_epi8(v);
+		if (bits)
+			return i + (size_t)__builtin_ctz(bits);
+	}
+#endif
+	for (; i < n; i++)
+		if (s[i] == '"' || s[i] == '\\' || s[i] < 0x20 ||
+		    (high && s[i] >= 0x80))
+			break;
+	return i;
+}
+
+/*
+ * How many bytes of s[0..n) come before the first that is one of the
+ * `k` (1 to 5) bytes in `set`.
+ */
+static size_t
+find_any(const char *s, size_t n, const char *set, int k)
+{
+	size_t i = 0;
+	int j;
+
+#ifdef __SSE2__
+	__m128i want[5];
+
+	for (j = 0; j < k; j++)
+		want[j] = _mm_set1_epi8(set[j]);
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i m = _mm_cmpeq_epi8(v, want[0]);
+		unsigned int bits;
+
+		for (j = 1; j < k; j++)
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(v, want[j]));
+		if ((bits = (unsigned int)_mm_movemask_epi8(m)))
+			return i + (size_t)__builtin_ctz(bits);
+	}
+#endif
+	for (; i < n; i++)
+		for (j = 0; j < k; j++)
+			if (s[i] == set[j])
+				return i;
+	return n;
+}
+
+/* How many bytes of s[0..n) start a UTF-8 character (are not 10xxxxxx). */
+static size_t
+count_chars(const char *s, size_t n)
+{
+	size_t i = 0, count = 0;
+
+#ifdef __SSE2__
+	const __m128i cont = _mm_set1_epi8((char)0xbf);
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+
+		/* As signed bytes, 0x80-0xbf are the ones <= (char)0xbf. */
+		count += (size_t)__builtin_popcount((unsigned int)
+		    _mm_movemask_epi8(_mm_cmpgt_epi8(v, cont)));
+	}
+#endif
+	for (; i < n; i++)
+		count += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return count;
+}
+
 static void
 advance(unsigned long *line, unsigned long *col, const char *s, size_t n)
 {
-	size_t i;
+	const char *p = s, *end = s + n, *nl;
 
-	for (i = 0; i < n; i++) {
-		if (s[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else if (((unsigned char)s[i] & 0xc0) != 0x80) {
-			(*col)++;
-		}
+	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		(*line)++;
+		*col = 1;
+		p = nl + 1;
 	}
+	*col += count_chars(p, (size_t)(end - p));
 }
 
 int
@@ -386,6 +482,7 @@ fast_string(struct fast *f, const char **out, size_t *len)
 
 	/* The usual case: no escapes. */
 	for (;;) {
+		p += plain_run(p, (size_t)(f->end - p), 1);
 		if (p == f->end)
 			return -1;
 		if (*p == '"') {
@@ -703,27 +800,35 @@ scan_complete(struct wf_json_reader *r)
 	const char *base = r->buf + r->start, *end = r->buf + r->end;
 	const char *p = base + r->scanned;
 
-	for (; p < end; p++) {
-		char c = *p;
+	while (p < end) {
+		char c;
 
 		if (r->in_string) {
-			if (r->escaped)
+			if (r->escaped) {
 				r->escaped = 0;
-			else if (c == '\\')
+				p++;
+				continue;
+			}
+			p += find_any(p, (size_t)(end - p), "\"\\", 2);
+			if (p == end)
+				break;
+			if (*p++ == '\\')
 				r->escaped = 1;
-			else if (c == '"')
+			else
 				r->in_string = 0;
 			continue;
 		}
+		p += find_any(p, (size_t)(end - p), "\"{}[]", 5);
+		if (p == end)
+			break;
+		c = *p++;
 		if (c == '"') {
 			r->in_string = 1;
 		} else if (c == '{' || c == '[') {
 			r->depth++;
-		} else if (c == '}' || c == ']') {
-			if (--r->depth <= 0) {
-				r->scanned = (size_t)(p - base) + 1;
-				return 1;
-			}
+		} else if (--r->depth <= 0) {
+			r->scanned = (size_t)(p - base);
+			return 1;
 		}
 	}
 	r->scanned = (size_t)(end - base);
@@ -1129,12 +1234,6 @@ wf_json_canonical(const json_t *v)
  * Fast compact output (wf_json_dump): the bytes jansson would write, built
  * in one buffer.
  */
-struct buf {
-	char *s;
-	size_t len, cap;
-	int failed;
-	int helper;		/* may hand half an array to a thread */
-};
 
 /*
  * Arrays at least this long are written in two halves, the second by a
@@ -1146,7 +1245,7 @@ struct buf {
 
 /* Make room for n more bytes; sets failed and returns -1 if it cannot. */
 static int
-reserve(struct buf *b, size_t n)
+reserve(struct wf_json_buf *b, size_t n)
 {
 	size_t cap = b->cap ? b->cap : 4096;
 	char *s;
@@ -1172,7 +1271,7 @@ reserve(struct buf *b, size_t n)
 }
 
 static void
-put(struct buf *b, const char *s, size_t n)
+put(struct wf_json_buf *b, const char *s, size_t n)
 {
 	if (reserve(b, n) == 0) {
 		memcpy(b->s + b->len, s, n);
@@ -1181,7 +1280,7 @@ put(struct buf *b, const char *s, size_t n)
 }
 
 static void
-putc1(struct buf *b, char c)
+putc1(struct wf_json_buf *b, char c)
 {
 	if (reserve(b, 1) == 0)
 		b->s[b->len++] = c;
@@ -1189,7 +1288,7 @@ putc1(struct buf *b, char c)
 
 /* As jansson's dump_string() without JSON_ENSURE_ASCII or ESCAPE_SLASH. */
 static void
-put_string(struct buf *b, const char *s, size_t n)
+put_string(struct wf_json_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i = 0, run;
@@ -1198,11 +1297,7 @@ put_string(struct buf *b, const char *s, size_t n)
 	while (i < n) {
 		unsigned char c;
 
-		for (run = i; run < n; run++) {
-			c = (unsigned char)s[run];
-			if (c < 0x20 || c == '"' || c == '\\')
-				break;
-		}
+		run = i + plain_run((const unsigned char *)s + i, n - i, 0);
 		put(b, s + i, run - i);
 		if (run == n)
 			break;
@@ -1229,7 +1324,7 @@ put_string(struct buf *b, const char *s, size_t n)
 
 /* As "%" JSON_INTEGER_FORMAT, without printf's cost per call. */
 static void
-put_int(struct buf *b, json_int_t v)
+put_int(struct wf_json_buf *b, json_int_t v)
 {
 	char num[24], *p = num + sizeof(num);
 	/* In unsigned arithmetic, so the most negative value negates. */
@@ -1246,7 +1341,7 @@ put_int(struct buf *b, json_int_t v)
 
 /* As jansson's jsonp_dtostr() at its default precision, in the C locale. */
 static void
-put_real(struct buf *b, double v)
+put_real(struct wf_json_buf *b, double v)
 {
 	char s[64], *e, *end;
 	int n = snprintf(s, sizeof(s) - 3, "%.17g", v);
@@ -1297,14 +1392,14 @@ cmp_pair(const void *a, const void *b)
 	return key_less(a, b) ? -1 : key_less(b, a);
 }
 
-static void emit(struct buf *b, const json_t *v, unsigned int flags);
-static void emit_items(struct buf *b, const json_t *v, size_t from,
+static void emit(struct wf_json_buf *b, const json_t *v, unsigned int flags);
+static void emit_items(struct wf_json_buf *b, const json_t *v, size_t from,
     size_t to, unsigned int flags);
-static void emit_split(struct buf *b, const json_t *v, size_t n,
+static void emit_split(struct wf_json_buf *b, const json_t *v, size_t n,
     unsigned int flags);
 
 static void
-emit_pair(struct buf *b, const struct pair *p, int first,
+emit_pair(struct wf_json_buf *b, const struct pair *p, int first,
     unsigned int flags)
 {
 	if (!first)
@@ -1315,7 +1410,7 @@ emit_pair(struct buf *b, const struct pair *p, int first,
 }
 
 static void
-emit_object(struct buf *b, const json_t *v, unsigned int flags)
+emit_object(struct wf_json_buf *b, const json_t *v, unsigned int flags)
 {
 	struct pair small[16], *p = small, t;
 	size_t n = json_object_size(v), i = 0, j;
@@ -1367,7 +1462,7 @@ emit_object(struct buf *b, const json_t *v, unsigned int flags)
 
 /* Items [from, to) of array v, comma separated. */
 static void
-emit_items(struct buf *b, const json_t *v, size_t from, size_t to,
+emit_items(struct wf_json_buf *b, const json_t *v, size_t from, size_t to,
     unsigned int flags)
 {
 	size_t i;
@@ -1380,7 +1475,7 @@ emit_items(struct buf *b, const json_t *v, size_t from, size_t to,
 }
 
 struct half {
-	struct buf b;
+	struct wf_json_buf b;
 	const json_t *v;
 	size_t from, to;
 	unsigned int flags;
@@ -1401,7 +1496,7 @@ emit_half(void *arg)
  * them), or everything here when no thread can be had.
  */
 static void
-emit_split(struct buf *b, const json_t *v, size_t n, unsigned int flags)
+emit_split(struct wf_json_buf *b, const json_t *v, size_t n, unsigned int flags)
 {
 	struct half h = { { NULL, 0, 0, 0, 0 }, v, n / 2, n, flags };
 	pthread_t t;
@@ -1422,7 +1517,7 @@ emit_split(struct buf *b, const json_t *v, size_t n, unsigned int flags)
 }
 
 static void
-emit(struct buf *b, const json_t *v, unsigned int flags)
+emit(struct wf_json_buf *b, const json_t *v, unsigned int flags)
 {
 	size_t n;
 
@@ -1463,7 +1558,7 @@ emit(struct buf *b, const json_t *v, unsigned int flags)
 int
 wf_json_dump(char **out, size_t *len, const json_t *v, unsigned int flags)
 {
-	struct buf b = { NULL, 0, 0, 0, 1 };
+	struct wf_json_buf b = { NULL, 0, 0, 0, 1 };
 
 	*out = NULL;
 	if (len)
@@ -1479,5 +1574,49 @@ wf_json_dump(char **out, size_t *len, const json_t *v, unsigned int flags)
 	*out = b.s;
 	if (len)
 		*len = b.len;
+	return 0;
+}
+
+void
+wf_json_buf_raw(struct wf_json_buf *b, const char *s, size_t n)
+{
+	put(b, s, n);
+}
+
+void
+wf_json_buf_string(struct wf_json_buf *b, const char *s, size_t n)
+{
+	put_string(b, s, n);
+}
+
+void
+wf_json_buf_int(struct wf_json_buf *b, json_int_t v)
+{
+	put_int(b, v);
+}
+
+void
+wf_json_buf_value(struct wf_json_buf *b, const json_t *v, unsigned int flags)
+{
+	emit(b, v, flags);
+}
+
+int
+wf_json_buf_finish(char **out, size_t *len, struct wf_json_buf *b)
+{
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (reserve(b, 1) < 0) {
+		free(b->s);
+		b->s = NULL;
+		return wf_error_oom();
+	}
+	b->s[b->len] = '\0';
+	*out = b->s;
+	if (len)
+		*len = b->len;
+	b->s = NULL;
+	b->len = b->cap = 0;
 	return 0;
 }

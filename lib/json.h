@@ -168,4 +168,45 @@ char *wf_json_canonical(const json_t *v);
 int wf_json_dump(char **out, size_t *len, const json_t *v,
     unsigned int flags);
 
+/*
+ * Writing JSON a piece at a time into one buffer, with the bytes
+ * wf_json_dump() writes: for callers that know the shape of what they
+ * write and would otherwise build jansson values only to write them.
+ * A failed allocation is remembered and reported by the finish.
+ *
+ *	struct wf_json_buf b = WF_JSON_BUF_INIT;
+ *	wf_json_buf_raw(&b, "{\"id\":", 6);
+ *	wf_json_buf_string(&b, id, strlen(id));
+ *	...
+ *	error = wf_json_buf_finish(&text, &len, &b);
+ */
+struct wf_json_buf {
+	char *s;
+	size_t len, cap;
+	int failed;		/* out of memory: writes do nothing */
+	int helper;		/* may hand half a long array to a thread */
+};
+
+#define WF_JSON_BUF_INIT { NULL, 0, 0, 0, 0 }
+
+/* Bytes as they are (JSON punctuation, keys known not to need escapes). */
+void wf_json_buf_raw(struct wf_json_buf *b, const char *s, size_t n);
+
+/* s[0..n) as a JSON string. */
+void wf_json_buf_string(struct wf_json_buf *b, const char *s, size_t n);
+
+/* An integer. */
+void wf_json_buf_int(struct wf_json_buf *b, json_int_t v);
+
+/* A value, as wf_json_dump() writes it with `flags`. */
+void wf_json_buf_value(struct wf_json_buf *b, const json_t *v,
+    unsigned int flags);
+
+/*
+ * NUL-terminate and hand the text over: *out (the caller's to free)
+ * and *len (may be NULL).  WF_ENOMEM when any write failed; the buffer
+ * is empty again either way.
+ */
+int wf_json_buf_finish(char **out, size_t *len, struct wf_json_buf *b);
+
 #endif

@@ -86,7 +86,7 @@ static const char *const stmt_sql[NSTMT] = {
 	[S_INSERT] = "INSERT INTO entries (id, target, kind, hash, payload,"
 	    " paths, priority, state, blocked, max_attempts, created_at,"
 	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0,"
-	    " ?8, ?9, ?9)",
+	    " ?8, ?9, ?9) ON CONFLICT (id) DO NOTHING",
 	[S_DEP] = "INSERT INTO deps (qid, dep_id) VALUES (?1, ?2)",
 	[S_BLOCKED] = "UPDATE entries SET blocked = (SELECT count(*) FROM"
 	    " deps d WHERE d.qid = ?1 AND NOT EXISTS (SELECT 1 FROM entries e"
@@ -820,8 +820,112 @@ detail(struct wf_queue *q, const char *who, int64_t at, const char *why)
 	    "when", fmt_time(buf, at), "why", why);
 }
 
+/*
+ * A stream of changes going into the queue: one transaction, and per
+ * change a compact record of what became of it, so a batch of a
+ * hundred thousand costs no JSON until someone asks for it.
+ */
+struct added {
+	size_t id;		/* offset of the id in b->ids */
+	int64_t qid;		/* 0: archived */
+	int64_t priority;
+	int64_t position;	/* 0: not waiting */
+	char *error;		/* refused under keep_going */
+	unsigned int target;	/* index in b->targets */
+	unsigned char state;	/* index in state_names */
+	unsigned char fresh, existing;
+};
+
+static const char *const state_names[] = { "queued", "leased", "landed",
+    "failed", "dead" };
+
+struct wf_queue_batch {
+	struct wf_queue *q;
+	int keep_going, open;
+	int tombs;		/* any id archived (fixed under the lock) */
+	int64_t now;
+	char *audit_detail;
+	struct added *a;
+	size_t n, cap;
+	char *ids;
+	size_t ids_len, ids_cap;
+	char **targets;
+	unsigned int ntargets;
+};
+
+static unsigned char
+state_index(const char *state)
+{
+	unsigned char i;
+
+	for (i = 0; i < sizeof(state_names) / sizeof(*state_names); i++)
+		if (strcmp(state, state_names[i]) == 0)
+			return i;
+	return 0;
+}
+
 static int
-position(json_t **out, struct wf_queue *q, const char *target,
+is_waiting(const char *state)
+{
+	return strcmp(state, "queued") == 0 || strcmp(state, "failed") == 0;
+}
+
+/* A new record for `c`, its id and target kept. */
+static int
+batch_record(struct added **out, struct wf_queue_batch *b,
+    const struct wf_change *c)
+{
+	size_t len = strlen(c->id) + 1;
+	struct added *a;
+	unsigned int t;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+
+		if (!(a = realloc(b->a, cap * sizeof(*a))))
+			return wf_error_oom();
+		b->a = a;
+		b->cap = cap;
+	}
+	if (b->ids_cap - b->ids_len < len) {
+		size_t cap = b->ids_cap ? b->ids_cap * 2 : 4096;
+		char *s;
+
+		while (cap - b->ids_len < len)
+			cap *= 2;
+		if (!(s = realloc(b->ids, cap)))
+			return wf_error_oom();
+		b->ids = s;
+		b->ids_cap = cap;
+	}
+	/* Targets are few: the last one added is the likeliest. */
+	for (t = b->ntargets; t > 0; t--)
+		if (strcmp(b->targets[t - 1], c->target) == 0)
+			break;
+	if (t == 0) {
+		char **ts = realloc(b->targets, (b->ntargets + 1) *
+		    sizeof(*ts));
+
+		if (!ts)
+			return wf_error_oom();
+		b->targets = ts;
+		if (!(ts[b->ntargets] = strdup(c->target)))
+			return wf_error_oom();
+		t = ++b->ntargets;
+	}
+	a = &b->a[b->n++];
+	memset(a, 0, sizeof(*a));
+	a->id = b->ids_len;
+	memcpy(b->ids + b->ids_len, c->id, len);
+	b->ids_len += len;
+	a->target = t - 1;
+	a->priority = c->priority;
+	*out = a;
+	return 0;
+}
+
+static int
+position_of(int64_t *out, struct wf_queue *q, const char *target,
     int64_t priority, int64_t qid)
 {
 	sqlite3_stmt *st;
@@ -834,48 +938,22 @@ position(json_t **out, struct wf_queue *q, const char *target,
 	sqlite3_bind_int64(st, 3, qid);
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
 		return db_error(q, rc, "cannot count the queue");
-	*out = json_integer(sqlite3_column_int64(st, 0) + 1);
+	*out = sqlite3_column_int64(st, 0) + 1;
 	sqlite3_reset(st);
-	return *out ? 0 : wf_error_oom();
-}
-
-static int
-is_waiting(const char *state)
-{
-	return strcmp(state, "queued") == 0 || strcmp(state, "failed") == 0;
-}
-
-/* {"id", "queue_id", "state", "position", "existing"}; NULL: OOM. */
-static json_t *
-enqueue_item(const char *id, json_t *qid, const char *state, json_t *pos,
-    int existing)
-{
-	json_t *v = json_object();
-
-	if (!v || json_object_set_new(v, "id", json_string(id)) < 0 ||
-	    json_object_set_new(v, "queue_id", qid) < 0 ||
-	    json_object_set_new(v, "state", json_string(state)) < 0 ||
-	    json_object_set_new(v, "position", pos) < 0 ||
-	    json_object_set_new(v, "existing", json_boolean(existing)) < 0) {
-		json_decref(v);
-		return NULL;
-	}
-	return v;
+	return 0;
 }
 
 /*
- * The result of an id already stored (in entries, or archived when
- * `st` is S_TOMB's), whose row `st` is on: the same content is a no-op.
+ * An id already stored (in entries, or archived when `st` is S_TOMB's),
+ * whose row `st` is on: the same content is a no-op.
  */
 static int
-enqueue_existing(json_t **item, struct wf_queue *q, sqlite3_stmt *st,
+enqueue_existing(struct added *a, struct wf_queue *q, sqlite3_stmt *st,
     const struct wf_change *c, const char *hex)
 {
 	int tomb = sqlite3_column_count(st) == 2, error;
 	const char *h = (const char *)sqlite3_column_text(st, tomb ? 0 : 1);
 	char state[16];
-	json_t *pos = NULL;
-	int64_t qid;
 
 	snprintf(state, sizeof(state), "%s",
 	    (const char *)sqlite3_column_text(st, tomb ? 1 : 2));
@@ -886,73 +964,56 @@ enqueue_existing(json_t **item, struct wf_queue *q, sqlite3_stmt *st,
 		sqlite3_reset(st);
 		return error;
 	}
-	qid = tomb ? 0 : sqlite3_column_int64(st, 0);
+	a->qid = tomb ? 0 : sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	if (!tomb && is_waiting(state) && (error = position(&pos, q,
-	    c->target, c->priority, qid)) < 0)
+	a->state = state_index(state);
+	a->existing = 1;
+	if (!tomb && is_waiting(state) && (error = position_of(&a->position,
+	    q, c->target, c->priority, a->qid)) < 0)
 		return error;
-	*item = enqueue_item(c->id, tomb ? json_null() : json_integer(qid),
-	    state, pos ? pos : json_null(), 1);
-	return *item ? 0 : wf_error_oom();
+	return 0;
 }
 
-/*
- * Look `id` up in entries, then (when `tombs`) in tombstones: 1 when
- * found, *out then on its row.
- */
+/* Look `id` up with `which` (S_FIND or S_TOMB): 1 when found, *out on it. */
 static int
-find_id(sqlite3_stmt **out, struct wf_queue *q, const char *id, int tombs)
+find_id(sqlite3_stmt **out, struct wf_queue *q, const char *id,
+    enum stmt which)
 {
-	static const enum stmt look[] = { S_FIND, S_TOMB };
 	sqlite3_stmt *st;
-	size_t i;
 	int error, rc;
 
-	for (i = 0; i < (tombs ? 2u : 1u); i++) {
-		if ((error = get_stmt(&st, q, look[i])) < 0)
-			return error;
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			*out = st;
-			return 1;
-		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return db_error(q, rc, "cannot look up an id");
+	if ((error = get_stmt(&st, q, which)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*out = st;
+		return 1;
 	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_error(q, rc, "cannot look up an id");
 	return 0;
 }
 
 /*
- * Enqueue one change inside the caller's transaction.  Sets *item to
- * the result; *fresh to 1 when a row was inserted (its position is
- * filled in later, once the whole batch is in).  `audit_detail` is the
- * batch's audit detail; `tombs` says whether any id is archived (the
- * write lock is held, so that cannot change during the batch).
+ * Enqueue one change inside the batch's transaction, filling in `a`.
+ * The insert comes first and does nothing when the id is taken, so a
+ * new id (the usual case) costs one index probe, not two.
  */
 static int
-enqueue_one(json_t **item, int *fresh, struct wf_queue *q,
-    const struct wf_change *c, int64_t now, const char *audit_detail,
-    int tombs)
+enqueue_one(struct added *a, struct wf_queue_batch *b,
+    const struct wf_change *c)
 {
+	struct wf_queue *q = b->q;
 	char hex[GIT_OID_HEXSZ + 1];
 	sqlite3_stmt *st;
-	char *payload = NULL, *paths = NULL;
-	const char *text = c->text;
-	int64_t qid;
+	char *paths = NULL;
 	size_t i;
 	int error;
 
-	*item = NULL;
-	*fresh = 0;
 	wf_hash_hex(hex, &c->hash);
-	/* No tombstones (the usual case): one lookup, not two. */
-	if ((error = find_id(&st, q, c->id, tombs)) != 0)
-		return error < 0 ? error : enqueue_existing(item, q, st, c, hex);
-	if (!text && !(text = payload = wf_json_canonical(c->canonical))) {
-		error = wf_error_oom();
-		goto out;
-	}
+	if (b->tombs && (error = find_id(&st, q, c->id, S_TOMB)) != 0)
+		return error < 0 ? error : enqueue_existing(a, q, st, c, hex);
 	if ((error = wf_json_dump(&paths, NULL, c->paths, 0)) < 0 ||
 	    (error = get_stmt(&st, q, S_INSERT)) < 0)
 		goto out;
@@ -961,19 +1022,28 @@ enqueue_one(json_t **item, int *fresh, struct wf_queue *q,
 	sqlite3_bind_text(st, 3, wf_change_kind_name(c->kind), -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->text, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, paths, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, c->priority);
 	sqlite3_bind_int(st, 8, q->opts.max_attempts);
-	sqlite3_bind_int64(st, 9, now);
+	sqlite3_bind_int64(st, 9, b->now);
 	if ((error = step_done(q, st, "cannot insert an entry")) < 0)
 		goto out;
-	qid = sqlite3_last_insert_rowid(q->db);
+	if (sqlite3_changes(q->db) == 0) {
+		/* The id is taken. */
+		if ((error = find_id(&st, q, c->id, S_FIND)) == 0)
+			error = wf_error_set(WF_ERROR, "request '%s': its id "
+			    "is taken but not found", c->id);
+		if (error > 0)
+			error = enqueue_existing(a, q, st, c, hex);
+		goto out;
+	}
+	a->qid = sqlite3_last_insert_rowid(q->db);
 	if (c->ndepends > 0) {
 		for (i = 0; i < c->ndepends; i++) {
 			if ((error = get_stmt(&st, q, S_DEP)) < 0)
 				goto out;
-			sqlite3_bind_int64(st, 1, qid);
+			sqlite3_bind_int64(st, 1, a->qid);
 			sqlite3_bind_text(st, 2, c->depends_on[i], -1,
 			    SQLITE_STATIC);
 			if ((error = step_done(q, st, "cannot insert a "
@@ -982,22 +1052,16 @@ enqueue_one(json_t **item, int *fresh, struct wf_queue *q,
 		}
 		if ((error = get_stmt(&st, q, S_BLOCKED)) < 0)
 			goto out;
-		sqlite3_bind_int64(st, 1, qid);
+		sqlite3_bind_int64(st, 1, a->qid);
 		if ((error = step_done(q, st, "cannot count dependencies")) < 0)
 			goto out;
 	}
-	if ((error = audit_text(q, qid, c->id, now, NULL, "queued",
-	    audit_detail)) < 0)
+	if ((error = audit_text(q, a->qid, c->id, b->now, NULL, "queued",
+	    b->audit_detail)) < 0)
 		goto out;
-	if (!(*item = enqueue_item(c->id, json_integer(qid), "queued",
-	    json_null(), 0))) {
-		error = wf_error_oom();
-		goto out;
-	}
-	*fresh = 1;
+	a->fresh = 1;
 	error = 0;
 out:
-	free(payload);
 	free(paths);
 	return error;
 }
@@ -1022,94 +1086,239 @@ have_tombstones(struct wf_queue *q)
 }
 
 int
+wf_queue_batch_begin(struct wf_queue_batch **out, struct wf_queue *q,
+    int keep_going)
+{
+	struct wf_queue_batch *b;
+	int error;
+
+	*out = NULL;
+	if (!(b = calloc(1, sizeof(*b))))
+		return wf_error_oom();
+	b->q = q;
+	b->keep_going = keep_going;
+	b->now = wf_queue_now();
+	/* Every entry of a batch has the same audit detail. */
+	if (!(b->audit_detail = detail_text(q, NULL, b->now, "enqueue", NULL,
+	    NULL, "queued"))) {
+		error = wf_error_oom();
+		goto fail;
+	}
+	if ((error = begin(q)) < 0)
+		goto fail;
+	b->open = 1;
+	if ((error = b->tombs = have_tombstones(q)) < 0)
+		goto fail;
+	*out = b;
+	return 0;
+fail:
+	wf_queue_batch_free(b);
+	return error;
+}
+
+int
+wf_queue_batch_add(struct wf_queue_batch *b, const struct wf_change *c)
+{
+	struct added *a = NULL;
+	int error, e;
+
+	if (!b->open)
+		return wf_error_set(WF_ERROR, "the batch is closed");
+	if ((error = batch_record(&a, b, c)) < 0)
+		return error;
+	if (b->keep_going && (error = exec(b->q, "SAVEPOINT one")) < 0)
+		goto undo;
+	error = enqueue_one(a, b, c);
+	if (error == WF_ECONFLICT && b->keep_going) {
+		if ((e = exec(b->q, "ROLLBACK TO one")) < 0) {
+			error = e;
+			goto undo;
+		}
+		if (!(a->error = strdup(wf_error_last()))) {
+			error = wf_error_oom();
+			goto undo;
+		}
+		wf_error_set(WF_ECONFLICT, "%s", a->error);
+		a->fresh = a->existing = 0;
+	} else if (error < 0) {
+		goto undo;
+	}
+	if (b->keep_going && (e = exec(b->q, "RELEASE one")) < 0) {
+		error = e;
+		goto undo;
+	}
+	return error;
+undo:
+	/* The batch cannot go on: nothing of it will be committed. */
+	b->n--;
+	b->ids_len = b->a[b->n].id;
+	free(b->a[b->n].error);
+	return error;
+}
+
+/* The last position of a (target, priority) pair in the batch so far. */
+struct last_pos {
+	unsigned int target;
+	int64_t priority, position;
+};
+
+int
+wf_queue_batch_commit(struct wf_queue_batch *b)
+{
+	struct last_pos *pairs = NULL, *p;
+	size_t npairs = 0, cap = 0, i, k;
+	int error = 0;
+
+	if (!b->open)
+		return wf_error_set(WF_ERROR, "the batch is closed");
+	/*
+	 * Positions, once the batch is in: the first new entry of each
+	 * (target, priority) is counted, and each later one of the same
+	 * pair is one behind the one before, since nothing else can come
+	 * between.  The pair of the entry before is the likeliest.
+	 */
+	for (i = 0, p = NULL; i < b->n; i++) {
+		struct added *a = &b->a[i];
+
+		if (!a->fresh)
+			continue;
+		if (!p || p->target != a->target || p->priority != a->priority) {
+			for (k = 0, p = NULL; k < npairs; k++)
+				if (pairs[k].target == a->target &&
+				    pairs[k].priority == a->priority) {
+					p = &pairs[k];
+					break;
+				}
+		}
+		if (p) {
+			a->position = ++p->position;
+			continue;
+		}
+		if (npairs == cap) {
+			struct last_pos *np;
+
+			cap = cap ? cap * 2 : 8;
+			if (!(np = realloc(pairs, cap * sizeof(*np)))) {
+				error = wf_error_oom();
+				goto out;
+			}
+			pairs = np;
+		}
+		if ((error = position_of(&a->position, b->q,
+		    b->targets[a->target], a->priority, a->qid)) < 0)
+			goto out;
+		p = &pairs[npairs++];
+		p->target = a->target;
+		p->priority = a->priority;
+		p->position = a->position;
+	}
+	if ((error = commit(b->q)) < 0)
+		goto out;
+	b->open = 0;
+out:
+	free(pairs);
+	return error;
+}
+
+size_t
+wf_queue_batch_count(const struct wf_queue_batch *b)
+{
+	return b->n;
+}
+
+void
+wf_queue_batch_get(struct wf_queue_added *out, const struct wf_queue_batch *b,
+    size_t i)
+{
+	const struct added *a = &b->a[i];
+
+	out->id = b->ids + a->id;
+	out->queue_id = a->qid;
+	out->state = state_names[a->state];
+	out->position = a->position;
+	out->existing = a->existing;
+	out->error = a->error;
+}
+
+void
+wf_queue_batch_free(struct wf_queue_batch *b)
+{
+	size_t i;
+
+	if (!b)
+		return;
+	if (b->open)
+		rollback(b->q);
+	for (i = 0; i < b->n; i++)
+		free(b->a[i].error);
+	for (i = 0; i < b->ntargets; i++)
+		free(b->targets[i]);
+	free(b->targets);
+	free(b->a);
+	free(b->ids);
+	free(b->audit_detail);
+	free(b);
+}
+
+/* {"id", "queue_id", "state", "position", "existing"} or {"id", "error"}. */
+json_t *
+wf_queue_added_json(const struct wf_queue_added *a)
+{
+	if (a->error)
+		return json_pack("{s:s, s:s}", "id", a->id, "error", a->error);
+	return json_pack("{s:s, s:o, s:s, s:o, s:b}", "id", a->id,
+	    "queue_id", a->queue_id ? json_integer(a->queue_id) : json_null(),
+	    "state", a->state,
+	    "position", a->position ? json_integer(a->position) : json_null(),
+	    "existing", a->existing);
+}
+
+int
 wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
     struct wf_change *const *changes, size_t n, int keep_going)
 {
-	json_t *arr = NULL, *firsts = NULL, *item;
-	int64_t now = wf_queue_now();
-	char *fresh = NULL, *audit_detail = NULL;
+	struct wf_queue_batch *b = NULL;
+	struct wf_queue_added a;
+	json_t *arr = NULL, *item;
 	size_t i, unused;
-	int error, one, tombs;
+	int error;
 
 	*out = NULL;
 	if (!bad)
 		bad = &unused;
 	*bad = n;
-	if (!(arr = json_array()) || !(firsts = json_object()) ||
-	    !(fresh = calloc(n ? n : 1, 1))) {
-		error = wf_error_oom();
-		goto out;
-	}
-	/* Every entry of a batch has the same audit detail. */
-	if (!(audit_detail = detail_text(q, NULL, now, "enqueue", NULL, NULL,
-	    "queued"))) {
-		error = wf_error_oom();
-		goto out;
-	}
-	if ((error = begin(q)) < 0)
-		goto out;
-	if ((error = tombs = have_tombstones(q)) < 0)
+	if ((error = wf_queue_batch_begin(&b, q, keep_going)) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (keep_going && (error = exec(q, "SAVEPOINT one")) < 0)
-			goto out;
-		error = enqueue_one(&item, &one, q, changes[i], now,
-		    audit_detail, tombs);
-		if (error == WF_ECONFLICT && keep_going) {
-			if ((error = exec(q, "ROLLBACK TO one")) < 0)
-				goto out;
-			item = json_pack("{s:s, s:s}", "id", changes[i]->id,
-			    "error", wf_error_last());
-			one = 0;
-		} else if (error < 0) {
+		error = wf_queue_batch_add(b, changes[i]);
+		if (error == WF_ECONFLICT && keep_going)
+			continue;
+		if (error < 0) {
 			if (error == WF_ECONFLICT)
 				*bad = i;
 			goto out;
 		}
-		if (keep_going && (error = exec(q, "RELEASE one")) < 0)
-			goto out;
-		if (!item || json_array_append_new(arr, item) < 0) {
-			error = wf_error_oom();
-			goto out;
-		}
-		fresh[i] = (char)one;
 	}
-	/*
-	 * Positions, once the batch is in: the first new entry of each
-	 * (target, priority) is counted, and each later one of the same
-	 * pair is one behind it, since nothing else can come between.
-	 */
-	json_array_foreach(arr, i, item) {
-		const struct wf_change *c = changes[i];
-		char key[600];
-		json_t *prev, *pos = NULL;
-
-		if (!fresh[i])
-			continue;
-		snprintf(key, sizeof(key), "%lld\t%s", (long long)c->priority,
-		    c->target);
-		if ((prev = json_object_get(firsts, key))) {
-			pos = json_integer(json_integer_value(prev) + 1);
-		} else if ((error = position(&pos, q, c->target, c->priority,
-		    json_integer_value(json_object_get(item, "queue_id")))) < 0)
-			goto out;
-		if (!pos || json_object_set(firsts, key, pos) < 0 ||
-		    json_object_set_new(item, "position", pos) < 0) {
-			error = wf_error_oom();
-			goto out;
-		}
-	}
-	if ((error = commit(q)) < 0)
+	if ((error = wf_queue_batch_commit(b)) < 0)
 		goto out;
+	if (!(arr = json_array())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	for (i = 0; i < wf_queue_batch_count(b); i++) {
+		wf_queue_batch_get(&a, b, i);
+		if (!(item = wf_queue_added_json(&a)) ||
+		    json_array_append_new(arr, item) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
 	*out = arr;
 	arr = NULL;
+	error = 0;
 out:
-	if (error < 0)
-		rollback(q);
-	free(fresh);
-	free(audit_detail);
+	wf_queue_batch_free(b);
 	json_decref(arr);
-	json_decref(firsts);
 	return error;
 }
 

@@ -77,6 +77,40 @@ int wf_queue_enqueue(json_t **out, size_t *bad, struct wf_queue *q,
     struct wf_change *const *changes, size_t n, int keep_going);
 
 /*
+ * The same, a change at a time, for a stream: wf_queue_batch_begin()
+ * takes the write lock and opens the transaction; each
+ * wf_queue_batch_add() stores one change.  A change whose id is stored
+ * with other content is WF_ECONFLICT: with `keep_going` it is recorded
+ * as refused (its `error`) and the batch goes on; without, or on any
+ * other error, the batch can only be freed.  wf_queue_batch_commit()
+ * fills in positions and commits; wf_queue_batch_free() rolls back
+ * what was not committed.  Then wf_queue_batch_get() tells what became
+ * of each change added, in order.
+ */
+struct wf_queue_batch;
+
+struct wf_queue_added {
+	const char *id;
+	int64_t queue_id;	/* 0 when archived */
+	const char *state;
+	int64_t position;	/* 1 for the next a lease takes; 0 not waiting */
+	int existing;		/* the same request was stored before */
+	const char *error;	/* refused with keep_going, else NULL */
+};
+
+int wf_queue_batch_begin(struct wf_queue_batch **out, struct wf_queue *q,
+    int keep_going);
+int wf_queue_batch_add(struct wf_queue_batch *b, const struct wf_change *c);
+int wf_queue_batch_commit(struct wf_queue_batch *b);
+size_t wf_queue_batch_count(const struct wf_queue_batch *b);
+void wf_queue_batch_get(struct wf_queue_added *out,
+    const struct wf_queue_batch *b, size_t i);
+void wf_queue_batch_free(struct wf_queue_batch *b);
+
+/* What wf_queue_enqueue() gives for one change; NULL when out of memory. */
+json_t *wf_queue_added_json(const struct wf_queue_added *a);
+
+/*
  * Lease up to `max` entries of `target` for `owner` for `lease_ms`:
  * highest priority first, then first in first out, skipping entries
  * whose dependencies have not all landed and failed entries still in

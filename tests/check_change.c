@@ -168,6 +168,7 @@ START_TEST(valid_patch)
 	struct wf_change *c = accept_patch(modify_x);
 	char hex[GIT_OID_HEXSZ + 1];
 	git_oid again;
+	json_t *canon;
 
 	ck_assert_str_eq(c->id, "task-17/1");
 	ck_assert_str_eq(c->target, "main");
@@ -177,11 +178,14 @@ START_TEST(valid_patch)
 	ck_assert_uint_eq(json_array_size(c->paths), 1);
 	ck_assert_str_eq(json_string_value(json_array_get(c->paths, 0)), "x");
 	/* The hash is the blob id of the canonical form. */
-	ck_assert_int_eq(wf_hash_json(&again, c->canonical), 0);
+	canon = wf_change_canonical(c);
+	ck_assert_ptr_nonnull(canon);
+	ck_assert_int_eq(wf_hash_json(&again, canon), 0);
 	ck_assert(git_oid_equal(&again, &c->hash));
-	ck_assert_int_eq(json_integer_value(json_object_get(c->canonical,
+	ck_assert_int_eq(json_integer_value(json_object_get(canon,
 	    "priority")), 0);
-	ck_assert(json_is_array(json_object_get(c->canonical, "depends_on")));
+	ck_assert(json_is_array(json_object_get(canon, "depends_on")));
+	json_decref(canon);
 	wf_hash_hex(hex, &c->hash);
 	ck_assert_uint_eq(strlen(hex), 40);
 	wf_change_free(c);
@@ -619,6 +623,50 @@ START_TEST(path_rules)
 }
 END_TEST
 
+/*
+ * The canonical text is written directly, not through jansson: it must
+ * be exactly what wf_json_canonical() makes of the same request, for
+ * every field and every kind of value in it.
+ */
+START_TEST(canonical_text_is_canonical)
+{
+	static const char *const reqs[] = {
+	    "{\"target\": \"main\", \"id\": \"t/1\", \"kind\": \"files\","
+	    " \"meta\": {\"z\": [3, {\"b\": null, \"a\": 1.5}], \"a\": \"\\u00e9\","
+	    " \"m\": {\"y\": true, \"x\": false}},"
+	    " \"author\": {\"email\": \"a@b.c\", \"name\": \"A \\\"q\\\" \\u20ac\"},"
+	    " \"message\": \"line\\none\\ttab \\\\ \\u0001\","
+	    " \"depends_on\": [\"c/3\", \"a/1\", \"b/2\"], \"priority\": -7,"
+	    " \"files\": [{\"path\": \"z/\\u00e9.txt\", \"content\": \"aGk=\","
+	    " \"mode\": \"100755\"}, {\"path\": \"a b\", \"content\": \"\"},"
+	    " {\"path\": \"l\", \"content\": \"dGFyZ2V0\", \"mode\": \"120000\"}]}",
+	    "{\"id\": \"p/1\", \"target\": \"refs/heads/dev\", \"kind\": \"patch\","
+	    " \"priority\": 12, \"patch\": \"diff --git a/n b/n\\nnew file mode"
+	    " 100644\\n--- /dev/null\\n+++ b/n\\n@@ -0,0 +1 @@\\n+\\\"x\\\"\\n\"}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(reqs) / sizeof(*reqs); i++) {
+		struct wf_change *c;
+		json_t *canon;
+		char *again;
+		git_oid id;
+
+		ck_assert_msg(parse(&c, reqs[i]) == 0, "refused: %s",
+		    wf_error_last());
+		canon = wf_change_canonical(c);
+		ck_assert_ptr_nonnull(canon);
+		again = wf_json_canonical(canon);
+		ck_assert_str_eq(c->text, again);
+		ck_assert_int_eq(wf_hash_buf(&id, again, strlen(again)), 0);
+		ck_assert(git_oid_equal(&id, &c->hash));
+		free(again);
+		json_decref(canon);
+		wf_change_free(c);
+	}
+}
+END_TEST
+
 Suite *
 change_suite(void)
 {
@@ -628,6 +676,7 @@ change_suite(void)
 	tcase_add_checked_fixture(tc, setup_repo, teardown_repo);
 	tcase_add_test(tc, valid_patch);
 	tcase_add_test(tc, canonical_hash_ignores_order);
+	tcase_add_test(tc, canonical_text_is_canonical);
 	tcase_add_test(tc, adversarial_paths);
 	tcase_add_test(tc, adversarial_contents);
 	tcase_add_test(tc, patch_forms);

@@ -102,7 +102,7 @@ test_expect_success 'deliverables become one change request per workflow' '
 	test "$(wf_status sum.json report)" = executed &&
 	test_grep "\"created_files\":\[\"data/report/deep/x\",\"out/7/report.md\"\]" sum.json &&
 	test_grep "\"changes\":\[\{\"id\":\"$id/report\",\"target\":\"main\",\"kind\":\"files\"," sum.json &&
-	test_grep "\"meta\":\{\"plan_id\":\"$id\",\"workflow\":\"report\",\"issue_number\":7\}" sum.json &&
+	test_grep "\"meta\":\{\"issue_number\":7,\"plan_id\":\"$id\",\"workflow\":\"report\"\}" sum.json &&
 	test_grep "\"path\":\"data/report/deep/x\",\"mode\":\"100755\"" sum.json &&
 	! grep scratch sum.json &&
 	base=$(git -C repo rev-parse HEAD) &&
