@@ -110,7 +110,9 @@ struct run {
 	git_oid *hashes;	/* of the requests read, in order */
 	size_t nseen;
 	pthread_mutex_t lock;
-	pthread_cond_t more;
+	pthread_cond_t more;	/* the reader added some or is done */
+	pthread_cond_t room;	/* the storer took some */
+	size_t ahead;		/* the most the reader may be ahead; 0 any */
 	struct wf_change **changes;
 	char **where;
 	size_t n, cap;
@@ -131,6 +133,9 @@ add_change(struct run *run, struct wf_change *c, const char *where)
 	if (!w)
 		return wf_error_oom();
 	pthread_mutex_lock(&run->lock);
+	while (run->ahead && run->n - run->taken >= run->ahead &&
+	    !__atomic_load_n(&run->stop, __ATOMIC_RELAXED))
+		pthread_cond_wait(&run->room, &run->lock);
 	if (run->n == run->cap) {
 		size_t cap = run->cap ? run->cap * 2 : 64;
 		struct wf_change **cs = realloc(run->changes,
@@ -495,27 +500,57 @@ take(struct run *run, struct wf_change ***cs, char ***ws, size_t *cap)
 	memset(run->changes + run->taken, 0, n * sizeof(**cs));
 	memset(run->where + run->taken, 0, n * sizeof(**ws));
 	run->taken += n;
+	pthread_cond_signal(&run->room);
 	pthread_mutex_unlock(&run->lock);
 	return n;
 }
 
-/* The line for one stored request. */
+/*
+ * The line for one stored request, appended to `b`; with --pretty, as
+ * jansson indents it, straight to stdout.
+ */
 static int
-write_added(const struct wf_queue_added *a)
+write_added(struct wf_json_buf *b, const struct wf_queue_added *a)
 {
-	json_t *v = json_pack("{s:s, s:o, s:s, s:o}", "id", a->id,
-	    "queue_id", a->queue_id ? json_integer(a->queue_id) : json_null(),
-	    "state", a->state,
-	    "position", a->position ? json_integer(a->position) : json_null());
+	json_t *v;
 	int error;
 
-	if (!v || (a->existing &&
-	    json_object_set_new(v, "existing", json_true()) < 0)) {
-		json_decref(v);
-		return wf_error_oom();
+	if (!wf_cmd_pretty()) {
+		wf_json_buf_raw(b, "{\"id\":", 6);
+		wf_json_buf_string(b, a->id, strlen(a->id));
+		wf_json_buf_raw(b, ",\"queue_id\":", 12);
+		if (a->queue_id)
+			wf_json_buf_int(b, a->queue_id);
+		else
+			wf_json_buf_raw(b, "null", 4);
+		wf_json_buf_raw(b, ",\"state\":", 9);
+		wf_json_buf_string(b, a->state, strlen(a->state));
+		wf_json_buf_raw(b, ",\"position\":", 12);
+		if (a->position)
+			wf_json_buf_int(b, a->position);
+		else
+			wf_json_buf_raw(b, "null", 4);
+		if (a->existing)
+			wf_json_buf_raw(b, ",\"existing\":true", 16);
+		wf_json_buf_raw(b, "}\n", 2);
+		return b->failed ? wf_error_oom() : 0;
 	}
+	if (!(v = wf_queue_added_json(a)))
+		return wf_error_oom();
+	if (!a->existing)
+		json_object_del(v, "existing");
 	error = wf_cmd_write_json(v);
 	json_decref(v);
+	return error;
+}
+
+/* Write out what `b` holds. */
+static int
+flush_out(struct wf_json_buf *b)
+{
+	int error = b->len ? wf_cmd_write_buf(b->s, b->len) : 0;
+
+	b->len = 0;
 	return error;
 }
 
@@ -532,6 +567,7 @@ store(struct run *run, const char *db, int max_attempts, int wait)
 	struct wf_queue *q = NULL;
 	struct wf_queue_batch *b = NULL;
 	struct wf_queue_added a;
+	struct wf_json_buf text = WF_JSON_BUF_INIT;
 	struct wf_change **cs = NULL;
 	char **ws = NULL;
 	size_t cap = 0, n, i;
@@ -583,19 +619,26 @@ store(struct run *run, const char *db, int max_attempts, int wait)
 	n = wf_queue_batch_count(b);
 	for (i = 0; i < n; i++) {
 		wf_queue_batch_get(&a, b, i);
-		if (!a.error && (error = write_added(&a)) < 0)
+		if (!a.error && (error = write_added(&text, &a)) < 0)
+			goto out;
+		if (text.len >= 65536 && (error = flush_out(&text)) < 0)
 			goto out;
 	}
-	error = 0;
+	error = flush_out(&text);
 out:
-	if (error < 0)
+	if (error < 0) {
+		pthread_mutex_lock(&run->lock);
 		__atomic_store_n(&run->stop, 1, __ATOMIC_RELAXED);
+		pthread_cond_signal(&run->room);
+		pthread_mutex_unlock(&run->lock);
+	}
 	for (i = 0; i < cap && cs; i++) {
 		wf_change_free(cs[i]);
 		free(ws[i]);
 	}
 	free(cs);
 	free(ws);
+	free(text.s);
 	wf_queue_batch_free(b);
 	wf_queue_free(q);
 	return error;
@@ -711,6 +754,7 @@ main(int argc, char **argv)
 	memset(&run, 0, sizeof(run));
 	pthread_mutex_init(&run.lock, NULL);
 	pthread_cond_init(&run.more, NULL);
+	pthread_cond_init(&run.room, NULL);
 	if (db && !*db)
 		db = NULL;
 	if (!(s.depends_on = json_array())) {
@@ -826,16 +870,18 @@ main(int argc, char **argv)
 		    read_one, &run));
 	} else {
 		struct reader r = { &run, argc, argv };
+		int wait = !all_files(argc, argv), rc;
 		pthread_t t;
-		int rc;
 
+		/* Stored as read, the reader need not run far ahead. */
+		run.ahead = wait ? 0 : 16384;
 		if ((rc = pthread_create(&t, NULL, reader_main, &r)) != 0) {
 			errno = rc;
 			error = wf_error_set_errno(WF_EOS, "cannot start a "
 			    "thread");
 			goto out;
 		}
-		error = store(&run, db, max_attempts, !all_files(argc, argv));
+		error = store(&run, db, max_attempts, wait);
 		pthread_join(t, NULL);
 		goto out;
 	}
