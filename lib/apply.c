@@ -29,6 +29,7 @@ struct item {
 
 struct build {
 	git_repository *repo;
+	git_odb *odb;
 	const struct wf_apply_opts *o;
 	git_signature *committer;
 	git_oid cur;		/* the commit the next change goes on */
@@ -226,10 +227,13 @@ files_tree(git_oid *out, struct build *b, const git_oid *base, json_t *files,
 			if ((error = wf_change_unbase64(&data, &len,
 			    content)) < 0)
 				goto out;
-			if (git_blob_create_from_buffer(&up[i].id, b->repo,
-			    data, len) < 0) {
-				error = wf_error_set_git(WF_EOS, "cannot write "
-				    "'%s'", path);
+			if ((error = wf_pack_write(&up[i].id, b->odb, data,
+			    len, GIT_OBJECT_BLOB, NULL)) < 0) {
+				if (error != WF_ECONFLICT)
+					goto out;
+				snprintf(why, sizeof(why), "file '%s': %s", path,
+				    wf_error_last());
+				error = fail_item(it, why) < 0 ? WF_ENOMEM : 1;
 				goto out;
 			}
 			free(data);
@@ -497,6 +501,11 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 	memset(&b, 0, sizeof(b));
 	b.repo = s->repo;
 	b.o = &s->o;
+	if (git_repository_odb(&b.odb, s->repo) < 0) {
+		error = wf_error_set_git(WF_EOS, "cannot open the object "
+		    "database");
+		goto out;
+	}
 	if ((error = signature_default(&b.committer, s->repo)) < 0)
 		goto out;
 	if (git_commit_lookup(&c, s->repo, base) < 0) {
@@ -534,6 +543,7 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 out:
 	git_commit_free(c);
 	git_signature_free(b.committer);
+	git_odb_free(b.odb);
 	return error;
 }
 

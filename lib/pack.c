@@ -21,11 +21,27 @@
  * records the id of every object written, and the flush packs exactly
  * those.
  */
+/*
+ * A tree written recently, kept so that the hash of the next version of
+ * it (a batch edits one entry of a directory, again and again) resumes
+ * after the blocks both share instead of starting over.
+ */
+struct mid {
+	git_oid id;
+	unsigned char *s;	/* what was hashed: "tree <len>\0" and the tree */
+	size_t len;
+	struct wf_sha1 *st;	/* st[k]: the hash after k 64-byte blocks of s */
+};
+
+#define NMID 8
+
 struct backend {
 	git_odb_backend parent;
 	git_odb_backend *mem;
 	git_oid *ids;
 	size_t nr, alloc;
+	struct mid mid[NMID];
+	size_t mid_next;	/* the slot to reuse next */
 };
 
 struct wf_pack {
@@ -70,15 +86,13 @@ b_exists(git_odb_backend *be, const git_oid *id)
 	return mem->exists(mem, id);
 }
 
+/* Put an object that is not in memory yet there, and note its id. */
 static int
-b_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
+put_mem(struct backend *b, const git_oid *id, const void *data, size_t len,
     git_object_t type)
 {
-	struct backend *b = (struct backend *)be;
 	int error;
 
-	if (b->mem->exists(b->mem, id))
-		return 0;
 	if (b->nr == b->alloc) {
 		size_t alloc = b->alloc ? b->alloc * 2 : 256;
 		git_oid *ids = realloc(b->ids, alloc * sizeof(*ids));
@@ -96,14 +110,167 @@ b_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
 	return 0;
 }
 
+static int
+b_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
+    git_object_t type)
+{
+	struct backend *b = (struct backend *)be;
+
+	if (b->mem->exists(b->mem, id))
+		return 0;
+	return put_mem(b, id, data, len, type);
+}
+
 static void
 b_free(git_odb_backend *be)
 {
 	struct backend *b = (struct backend *)be;
+	size_t i;
 
 	b->mem->free(b->mem);
+	for (i = 0; i < NMID; i++) {
+		free(b->mid[i].s);
+		free(b->mid[i].st);
+	}
 	free(b->ids);
 	free(b);
+}
+
+/* The store wf_pack_attach() put in front of `odb`, or NULL. */
+static struct backend *
+find_backend(git_odb *odb)
+{
+	git_odb_backend *be;
+	size_t i, n = git_odb_num_backends(odb);
+
+	/* Attached with the highest priority: it comes first. */
+	for (i = 0; i < n; i++)
+		if (git_odb_get_backend(&be, odb, i) == 0 && be->free == b_free)
+			return (struct backend *)be;
+	return NULL;
+}
+
+/*
+ * The id of the tree data[0..len), resuming from the blocks it shares
+ * with `like` when that is a recent tree; the tree becomes a recent one.
+ */
+static int
+hash_tree(git_oid *out, struct backend *b, const void *data, size_t len,
+    const git_oid *like)
+{
+	struct mid *m = NULL, *slot;
+	struct wf_sha1 *st = NULL, c;
+	unsigned char *s = NULL;
+	char hdr[32];
+	size_t h, n, nb, k = 0, i;
+
+	h = (size_t)snprintf(hdr, sizeof(hdr), "tree %zu", len) + 1;
+	n = h + len;
+	nb = n / 64;
+	if (!(s = malloc(n)) || !(st = malloc((nb + 1) * sizeof(*st)))) {
+		free(s);
+		return wf_error_oom();
+	}
+	memcpy(s, hdr, h);
+	memcpy(s + h, data, len);
+	for (i = 0; like && i < NMID; i++)
+		if (b->mid[i].s && git_oid_equal(&b->mid[i].id, like)) {
+			m = &b->mid[i];
+			break;
+		}
+	if (m) {
+		size_t max = (m->len < n ? m->len : n) / 64;
+
+		while (k < max && memcmp(m->s + 64 * k, s + 64 * k, 64) == 0)
+			k++;
+		memcpy(st, m->st, (k + 1) * sizeof(*st));
+	} else {
+		wf_sha1_init(&st[0]);
+	}
+	c = st[k];
+	for (i = k; i < nb; i++) {
+		wf_sha1_update(&c, s + 64 * i, 64);
+		st[i + 1] = c;
+	}
+	wf_sha1_update(&c, s + 64 * nb, n - 64 * nb);
+	wf_sha1_final(out->id, &c);
+	slot = &b->mid[b->mid_next];
+	b->mid_next = (b->mid_next + 1) % NMID;
+	free(slot->s);
+	free(slot->st);
+	slot->id = *out;
+	slot->s = s;
+	slot->len = n;
+	slot->st = st;
+	return 0;
+}
+
+/*
+ * `id` is in the database already: it must be the same object.  A
+ * different one is a SHA-1 collision, never to be taken for ours.
+ */
+static int
+same_object(struct backend *b, git_odb *odb, const git_oid *id,
+    const void *data, size_t len, git_object_t type)
+{
+	git_odb_object *obj = NULL;
+	void *mdata = NULL;
+	size_t mlen;
+	git_object_t mtype;
+	char hex[GIT_OID_HEXSZ + 1];
+	int same;
+
+	if (b->mem->read(&mdata, &mlen, &mtype, b->mem, id) == 0) {
+		same = mtype == type && mlen == len && memcmp(mdata, data,
+		    len) == 0;
+		git_odb_backend_data_free(b->mem, mdata);
+	} else if (git_odb_read(&obj, odb, id) == 0) {
+		same = git_odb_object_type(obj) == type &&
+		    git_odb_object_size(obj) == len &&
+		    memcmp(git_odb_object_data(obj), data, len) == 0;
+		git_odb_object_free(obj);
+	} else {
+		return wf_error_set_git(WF_EOS, "cannot read object %s",
+		    git_oid_tostr(hex, sizeof(hex), id));
+	}
+	if (!same)
+		return wf_error_set(WF_ECONFLICT, "object %s: the repository "
+		    "has a different object with this id (a SHA-1 collision)",
+		    git_oid_tostr(hex, sizeof(hex), id));
+	return 0;
+}
+
+int
+wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
+    git_object_t type, const git_oid *like)
+{
+	struct backend *b = find_backend(odb);
+	int error;
+
+	if (!b) {
+		if (git_odb_write(out, odb, data, len, type) < 0)
+			return wf_error_set_git(WF_EOS, "cannot write an object");
+		return 0;
+	}
+	if (type == GIT_OBJECT_TREE) {
+		if ((error = hash_tree(out, b, data, len, like)) < 0)
+			return error;
+	} else if (git_odb_hash(out, data, len, type) < 0) {
+		return wf_error_set_git(WF_ECONFLICT, "cannot hash an object");
+	}
+	/*
+	 * Already there: compared, and still written to memory when it is
+	 * only on disk, so that the pack of this batch holds every object
+	 * the batch names (a loose one could be pruned meanwhile).
+	 */
+	if (b->mem->exists(b->mem, out))
+		return same_object(b, odb, out, data, len, type);
+	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH) &&
+	    (error = same_object(b, odb, out, data, len, type)) < 0)
+		return error;
+	if (put_mem(b, out, data, len, type) < 0)
+		return wf_error_set_git(WF_EOS, "cannot write an object");
+	return 0;
 }
 
 int

@@ -23,6 +23,23 @@ struct wf_pack;
 int wf_pack_attach(struct wf_pack **out, git_repository *repo);
 
 /*
+ * Write the object data[0..len) of `type` to `odb`; *out is its id.
+ * When a store of wf_pack_attach() is in front of `odb`, the object goes
+ * straight into it, past libgit2's git_odb_write() (which looks for the
+ * object in every backend and rescans the pack directory when it is not
+ * there, for each object).  A tree's id is computed with plain SHA-1,
+ * resumed where the tree differs from `like` (the tree it was edited
+ * from, NULL: none) when `like` was written here recently; a blob's or a
+ * commit's with libgit2's collision-detecting SHA-1 (git_odb_hash()).  An
+ * object whose id is already in the database, in memory or on disk, is
+ * read back and compared byte for byte: WF_ECONFLICT when it differs (a
+ * SHA-1 collision; nothing is written).  Without such a store this is
+ * git_odb_write().  WF_EOS or WF_ENOMEM on failure.
+ */
+int wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
+    git_object_t type, const git_oid *like);
+
+/*
  * Write every object held in memory into the repository as one pack
  * (objects/pack/pack-*.pack and its index), then empty the store.  Call
  * it before a reference names any of these objects.  Nothing is written

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "error.h"
+#include "pack.h"
 #include "path.h"
 #include "patch.h"
 #include "tree.h"
@@ -850,6 +851,26 @@ struct state {
 	size_t nr, alloc;
 };
 
+/*
+ * Write a result blob: straight into the batch's in-memory store when
+ * there is one (lib/pack.h), hashed with collision detection.
+ */
+static int
+write_blob(git_oid *out, git_repository *repo, const void *data, size_t len,
+    const char *path)
+{
+	git_odb *odb = NULL;
+	int error;
+
+	if (git_repository_odb(&odb, repo) < 0)
+		return wf_error_set_git(WF_EOS, "cannot write '%s'", path);
+	error = wf_pack_write(out, odb, data, len, GIT_OBJECT_BLOB, NULL);
+	git_odb_free(odb);
+	if (error < 0)
+		return wf_error_prefix(error, "cannot write '%s'", path);
+	return 0;
+}
+
 static struct file *
 state_find(struct state *st, const char *path)
 {
@@ -1018,12 +1039,9 @@ apply_delta(struct state *st, const struct wf_patch *p, size_t i,
 		if ((error = binary_side_apply(&bres, &reslen, src, srclen,
 		    &bin->new_side, np)) < 0)
 			goto out;
-		if (git_blob_create_from_buffer(&new_id, st->repo, bres,
-		    reslen) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot write '%s'",
-			    np);
+		if ((error = write_blob(&new_id, st->repo, bres, reslen,
+		    np)) < 0)
 			goto out;
-		}
 		if (d->status != GIT_DELTA_DELETED &&
 		    !is_zero(&d->new_file) && !id_matches(&d->new_file,
 		    &new_id)) {
@@ -1035,13 +1053,9 @@ apply_delta(struct state *st, const struct wf_patch *p, size_t i,
 		if ((error = apply_text(&res, &reslen, src, srclen,
 		    p->files[i], np, fuzz)) < 0)
 			goto out;
-		if (d->status != GIT_DELTA_DELETED &&
-		    git_blob_create_from_buffer(&new_id, st->repo, res,
-		    reslen) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot write '%s'",
-			    np);
+		if (d->status != GIT_DELTA_DELETED && (error = write_blob(
+		    &new_id, st->repo, res, reslen, np)) < 0)
 			goto out;
-		}
 	}
 
 	/* Into the state. */

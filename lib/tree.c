@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "pack.h"
 #include "tree.h"
 
 /* An entry of a raw tree, pointing into the object's data or an edit. */
@@ -401,10 +402,10 @@ edit_dir(git_oid *out, int *empty, int *changed, git_odb *odb,
 		memcpy(buf + o, e[i].id, GIT_OID_RAWSZ);
 		o += GIT_OID_RAWSZ;
 	}
-	if (git_odb_write(out, odb, buf, o, GIT_OBJECT_TREE) < 0) {
-		error = wf_error_set_git(WF_EOS, "cannot write a tree");
+	/* The old version first shares most blocks: its hash resumes. */
+	if ((error = wf_pack_write(out, odb, buf, o, GIT_OBJECT_TREE,
+	    base)) < 0)
 		goto out;
-	}
 done:
 	error = 0;
 out:
@@ -445,11 +446,9 @@ wf_tree_update(git_oid *out, git_repository *repo, const git_oid *base,
 	if ((error = edit_dir(out, &empty, &changed, odb, base, r, n, 0)) < 0)
 		goto out;
 	/* The root is written even when empty. */
-	if (empty && (changed || !base) &&
-	    git_odb_write(out, odb, "", 0, GIT_OBJECT_TREE) < 0) {
-		error = wf_error_set_git(WF_EOS, "cannot write a tree");
+	if (empty && (changed || !base) && (error = wf_pack_write(out, odb,
+	    "", 0, GIT_OBJECT_TREE, NULL)) < 0)
 		goto out;
-	}
 	error = 0;
 out:
 	git_odb_free(odb);

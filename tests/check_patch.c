@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <git2/sys/odb_backend.h>
 
 #include "check_suites.h"
 #include "error.h"
@@ -222,6 +223,113 @@ START_TEST(test_pack_flush)
 }
 END_TEST
 
+/* A raw tree of `n` entries "f<i>" whose ids are all `fill` but entry `at`'s. */
+static size_t
+raw_tree(unsigned char *buf, size_t n, size_t at, unsigned char fill,
+    unsigned char other)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		o += (size_t)sprintf((char *)buf + o, "100644 f%04zu", i) + 1;
+		memset(buf + o, i == at ? other : fill, GIT_OID_RAWSZ);
+		o += GIT_OID_RAWSZ;
+	}
+	return o;
+}
+
+START_TEST(test_pack_write_ids)
+{
+	static unsigned char buf[200 * 40];
+	struct wf_pack *pack;
+	git_odb *odb;
+	git_odb_object *obj;
+	git_oid id, want, prev;
+	size_t len, at, n;
+	int have = 0;
+
+	ck_assert_int_eq(wf_pack_attach(&pack, repo), 0);
+	ck_assert_int_eq(git_repository_odb(&odb, repo), 0);
+	/*
+	 * Each tree an edit of the one before, at every place: the hash
+	 * that resumes from the shared blocks must be the plain one.
+	 */
+	for (n = 1; n < 200; n += 37)
+		for (at = 0; at <= n; at += 3) {
+			len = raw_tree(buf, n, at, (unsigned char)n,
+			    (unsigned char)(at + 1));
+			ck_assert_int_eq(wf_pack_write(&id, odb, buf, len,
+			    GIT_OBJECT_TREE, have ? &prev : NULL), 0);
+			ck_assert_int_eq(git_odb_hash(&want, buf, len,
+			    GIT_OBJECT_TREE), 0);
+			ck_assert(git_oid_equal(&id, &want));
+			ck_assert_int_eq(git_odb_read(&obj, odb, &id), 0);
+			ck_assert_uint_eq(git_odb_object_size(obj), len);
+			ck_assert_mem_eq(git_odb_object_data(obj), buf, len);
+			git_odb_object_free(obj);
+			prev = id;
+			have = 1;
+		}
+	/* The same tree again is no error; blobs are hashed as git does. */
+	ck_assert_int_eq(wf_pack_write(&id, odb, buf, len, GIT_OBJECT_TREE,
+	    NULL), 0);
+	ck_assert_int_eq(wf_pack_write(&id, odb, "blob\n", 5, GIT_OBJECT_BLOB,
+	    NULL), 0);
+	ck_assert_int_eq(git_odb_hash(&want, "blob\n", 5, GIT_OBJECT_BLOB), 0);
+	ck_assert(git_oid_equal(&id, &want));
+	ck_assert_int_eq(wf_pack_flush(pack), 0);
+	ck_assert_int_eq(git_odb_exists(odb, &id), 1);
+	git_odb_free(odb);
+	wf_pack_free(pack);
+}
+END_TEST
+
+/*
+ * An object already stored under the id of the one written, with other
+ * bytes (what a SHA-1 collision would give), in memory or on disk: the
+ * write fails and the stored one stays.
+ */
+START_TEST(test_pack_write_collision)
+{
+	struct wf_pack *pack;
+	git_odb *odb;
+	git_odb_backend *be;
+	git_odb_object *obj;
+	unsigned char buf[200];
+	git_oid id;
+	size_t i, len;
+
+	/* As wf-apply reads: objects are not hashed again when read. */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	ck_assert_int_eq(git_repository_odb(&odb, repo), 0);
+	/* On disk: a loose object planted under a blob's id. */
+	ck_assert_int_eq(git_odb_hash(&id, "good\n", 5, GIT_OBJECT_BLOB), 0);
+	for (i = 0; i < git_odb_num_backends(odb); i++) {
+		ck_assert_int_eq(git_odb_get_backend(&be, odb, i), 0);
+		if (be->write && be->writestream) /* the loose backend */
+			break;
+	}
+	ck_assert_uint_lt(i, git_odb_num_backends(odb));
+	ck_assert_int_eq(be->write(be, &id, "evil\n", 5, GIT_OBJECT_BLOB), 0);
+	ck_assert_int_eq(wf_pack_attach(&pack, repo), 0);
+	ck_assert_int_eq(wf_pack_write(&id, odb, "good\n", 5, GIT_OBJECT_BLOB,
+	    NULL), WF_ECONFLICT);
+	/* In memory: planted through the store, under a tree's id. */
+	len = raw_tree(buf, 3, 1, 'a', 'b');
+	ck_assert_int_eq(git_odb_hash(&id, buf, len, GIT_OBJECT_TREE), 0);
+	ck_assert_int_eq(git_odb_get_backend(&be, odb, 0), 0);
+	ck_assert_int_eq(be->write(be, &id, "x", 1, GIT_OBJECT_TREE), 0);
+	ck_assert_int_eq(wf_pack_write(&id, odb, buf, len, GIT_OBJECT_TREE,
+	    NULL), WF_ECONFLICT);
+	ck_assert_int_eq(git_odb_read(&obj, odb, &id), 0);
+	ck_assert_uint_eq(git_odb_object_size(obj), 1);
+	git_odb_object_free(obj);
+	wf_pack_free(pack);
+	git_odb_free(odb);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+}
+END_TEST
+
 Suite *
 patch_suite(void)
 {
@@ -242,6 +350,8 @@ patch_suite(void)
 	tc = tcase_create("pack");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_pack_flush);
+	tcase_add_test(tc, test_pack_write_ids);
+	tcase_add_test(tc, test_pack_write_collision);
 	suite_add_tcase(s, tc);
 	return s;
 }
