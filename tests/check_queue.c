@@ -1017,6 +1017,87 @@ START_TEST(ack_landed_batch)
 }
 END_TEST
 
+/*
+ * A payload's text is read by the queue's own reader where it can, by
+ * jansson where it cannot: either way, what jansson gives, or an error
+ * where jansson fails.
+ */
+START_TEST(payload_as_jansson_reads_it)
+{
+	static const char *const texts[] = {
+		"{\"author\":{\"email\":\"a@e.com\",\"name\":\"A U Thor\"},"
+		    "\"id\":\"am/0001\",\"kind\":\"patch\",\"patch\":\"diff --git"
+		    " a/f b/f\\n--- a/f\\n+++ b/f\\n@@ -1 +1 @@\\n-\\\"x\\\"\\n"
+		    "+\\ty\\r\\n\",\"priority\":0,\"depends_on\":[]}",
+		"{\"a\":\"\\u00e9\\ud83d\\ude00 caf\\u00e9 \\u0001\",\"b\":[1,-0,"
+		    "-9223372036854775808,9223372036854775807],\"c\":{\"d\":"
+		    "[true,false,null,{}],\"e\":[]}}",
+		"{\"s\":\"raw \xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\","
+		    "\"\xc3\xa9\":1}",
+		"{\"esc\":\"\\/\\b\\f\\r\\t\\\\\\\"\\n\"}",
+		" { \"ws\" :\t[ 1 ,\n2 ] }\n ",
+		"{\"dup\":1,\"z\":3,\"dup\":[2]}",
+		"[{\"x\":\"\"},[],\"\"]",
+		"{\"r\":1.5,\"x\":1e3,\"y\":-0.0}",
+		"{\"big\":9223372036854775808}",
+		"{\"neg\":-9223372036854775809}",
+		"{\"bad\":\"\xff\"}",
+		"{\"bad\xc0\xaf\":1}",
+		"{\"nul\":\"a\\u0000b\"}",
+		"{\"lone\":\"\\ud800\"}",
+		"{\"lone\":\"\\udc00x\"}",
+		"{\"ctl\":\"a\tb\"}",
+		"{\"zero\":01}",
+		"{\"a\":1} x",
+		"\"top\"",
+		"[1,2",
+		"{\"a\":tru}",
+		"{\"a\" 1}",
+		"{\"a\":1,}",
+		"",
+	};
+	json_t *entry, *v, *want;
+	json_error_t err;
+	char *a, *b, deep[6001];
+	size_t i;
+
+	memset(deep, '[', 3000);
+	memset(deep + 3000, ']', 3000);
+	deep[6000] = '\0';
+	for (i = 0; i <= sizeof(texts) / sizeof(*texts); i++) {
+		const char *t = i < sizeof(texts) / sizeof(*texts) ?
+		    texts[i] : deep;
+
+		want = json_loadb(t, strlen(t), 0, &err);
+		/* Not checked: the reader must refuse bad UTF-8 itself. */
+		entry = json_pack("{s:s, s:o}", "id", "x", "payload",
+		    json_stringn_nocheck(t, strlen(t)));
+		ck_assert_ptr_nonnull(entry);
+		if (!want) {
+			ck_assert_msg(wf_queue_payload(&v, entry) == WF_EINPUT,
+			    "text %zu: read, jansson fails", i);
+			ck_assert_ptr_null(v);
+			json_decref(entry);
+			continue;
+		}
+		ck_assert_msg(wf_queue_payload(&v, entry) == 0, "text %zu: %s",
+		    i, wf_error_last());
+		a = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+		b = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_msg(strcmp(a, b) == 0, "text %zu: %s, not %s", i,
+		    b, a);
+		ck_assert(json_equal(want, v));
+		ck_assert_ptr_eq(json_object_get(entry, "payload"), v);
+		free(a);
+		free(b);
+		json_decref(want);
+		json_decref(entry);
+	}
+}
+END_TEST
+
 Suite *
 queue_suite(void)
 {
@@ -1036,6 +1117,7 @@ queue_suite(void)
 	tcase_add_test(tc, list_and_drop);
 	tcase_add_test(tc, release_note_cache);
 	tcase_add_test(tc, ack_landed_batch);
+	tcase_add_test(tc, payload_as_jansson_reads_it);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("health");
