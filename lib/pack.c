@@ -381,6 +381,8 @@ put32(unsigned char *b, uint32_t v)
 /* Trees a new tree may be a delta on, and how deep chains may grow. */
 #define NRECENT 8
 #define MAX_DEPTH 50
+/* A delta this small (an entry or two changed) is taken at once. */
+#define GOOD_DELTA 128
 /* Objects smaller than this are stored, not compressed. */
 #define SMALL 2048
 
@@ -702,7 +704,7 @@ wf_pack_flush(struct wf_pack *p)
 	for (i = 0; i < n; i++) {
 		void *data = NULL;
 		unsigned char *delta = NULL;
-		size_t size, dlen = 0, best = 0, k;
+		size_t size, dlen = 0, best = 0, j, k;
 		git_object_t type;
 
 		e[i].id = p->b->ids[i];
@@ -724,10 +726,19 @@ wf_pack_flush(struct wf_pack *p)
 		 * changed each time: a tree is a delta on the most like of
 		 * the last trees written, chains kept short for readers.
 		 */
-		for (k = 0; k < NRECENT; k++) {
+		for (j = 0; j < NRECENT; j++) {
 			unsigned char *d;
 			size_t l;
 
+			/*
+			 * Newest first, and a delta of a few entries' size
+			 * ends the search: the older trees cannot beat it
+			 * by much, and comparing with each cost a third of
+			 * the flush.
+			 */
+			if (delta && dlen <= GOOD_DELTA)
+				break;
+			k = (next + NRECENT - 1 - j) % NRECENT;
 			if (!recent[k].data || recent[k].depth >= MAX_DEPTH ||
 			    recent[k].size > 2 * size || size > 2 *
 			    recent[k].size)
