@@ -158,29 +158,59 @@ fail_item(struct item *it, const char *why)
 	return 0;
 }
 
+/* "author Name <email> 1700000000 +0100\n" as libgit2 writes it. */
+static size_t
+put_signature(char *buf, const char *header, const git_signature *sig)
+{
+	int offset = sig->when.offset;
+	char sign = offset < 0 || sig->when.sign == '-' ? '-' : '+';
+
+	if (offset < 0)
+		offset = -offset;
+	return (size_t)sprintf(buf, "%s%s <%s> %u %c%02d%02d\n", header,
+	    sig->name, sig->email, (unsigned)sig->when.time, sign,
+	    offset / 60, offset % 60);
+}
+
+/*
+ * The commit is formatted here, byte for byte as
+ * git_commit_create_from_ids() does, and written with wf_pack_write():
+ * libgit2's path looked the new commit up in every backend and rescanned
+ * the pack directory first, for each commit of a batch.
+ */
 static int
 commit_on(struct build *b, git_oid *out, const git_signature *author,
     const char *message, const char *id, const git_oid *tree_id)
 {
-	const git_oid *parents[1];
-	char *msg = NULL;
+	char *msg = NULL, *buf = NULL;
+	size_t n;
 	int error;
 
-	if (!(msg = with_trailer(message, id))) {
+	if (!(msg = with_trailer(message, id)) || !(buf = malloc(256 +
+	    strlen(author->name) + strlen(author->email) +
+	    strlen(b->committer->name) + strlen(b->committer->email) +
+	    strlen(msg)))) {
 		error = wf_error_oom();
 		goto out;
 	}
-	/* By ids: the tree and the parent were just written or read. */
-	parents[0] = &b->cur;
-	if (git_commit_create_from_ids(out, b->repo, NULL, author,
-	    b->committer, "UTF-8", msg, tree_id, 1, parents) < 0) {
-		error = wf_error_set_git(WF_EOS, "cannot write a commit");
+	n = (size_t)sprintf(buf, "tree ");
+	git_oid_fmt(buf + n, tree_id);
+	n += GIT_OID_HEXSZ;
+	n += (size_t)sprintf(buf + n, "\nparent ");
+	git_oid_fmt(buf + n, &b->cur);
+	n += GIT_OID_HEXSZ;
+	buf[n++] = '\n';
+	n += put_signature(buf + n, "author ", author);
+	n += put_signature(buf + n, "committer ", b->committer);
+	n += (size_t)sprintf(buf + n, "encoding UTF-8\n\n%s", msg);
+	if ((error = wf_pack_write(out, b->odb, buf, n, GIT_OBJECT_COMMIT,
+	    NULL)) < 0)
 		goto out;
-	}
 	b->cur = *out;
 	b->cur_tree = *tree_id;
 	error = 0;
 out:
+	free(buf);
 	free(msg);
 	return error;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <git2/sys/commit.h>
 
 #include "apply.h"
 #include "change.h"
@@ -574,6 +575,63 @@ START_TEST(test_queue_id_trailer)
 }
 END_TEST
 
+/*
+ * wf-apply formats its commits itself: each is what libgit2 writes for
+ * the same author, committer (in a time zone west of UTC, with
+ * minutes), encoding and message; only the times are read back.
+ */
+START_TEST(test_commits_as_libgit2_writes_them)
+{
+	char *tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL, msg[128];
+	git_signature *author, *committer;
+	git_revwalk *walk;
+	git_commit *c;
+	git_oid id, want;
+	const git_oid *parents[1];
+	json_t *res;
+	int n = 0;
+
+	setenv("TZ", "<-0330>3:30", 1);
+	tzset();
+	enqueue_patch("a", "f", 5, "five");
+	enqueue_patch("b", "g", 15, "fifteen");
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", NULL), 0);
+	json_decref(res);
+	if (tz)
+		setenv("TZ", tz, 1);
+	else
+		unsetenv("TZ");
+	free(tz);
+	tzset();
+	ck_assert_int_eq(git_revwalk_new(&walk, repo), 0);
+	ck_assert_int_eq(git_revwalk_push_ref(walk, "refs/heads/main"), 0);
+	while (git_revwalk_next(&id, walk) == 0) {
+		ck_assert_int_eq(git_commit_lookup(&c, repo, &id), 0);
+		if (git_commit_parentcount(c) == 1) {
+			ck_assert_int_eq(git_signature_new(&author, "A U Thor",
+			    "author@example.com",
+			    git_commit_author(c)->when.time, -210), 0);
+			ck_assert_int_eq(git_signature_new(&committer, "C",
+			    "c@example.com",
+			    git_commit_committer(c)->when.time, -210), 0);
+			snprintf(msg, sizeof(msg), "Change it\n\nSigned-off-by: "
+			    "X <x@example.com>\nQueue-Id: %s\n", n ? "a" : "b");
+			parents[0] = git_commit_parent_id(c, 0);
+			ck_assert_int_eq(git_commit_create_from_ids(&want, repo,
+			    NULL, author, committer, "UTF-8", msg,
+			    git_commit_tree_id(c), 1, parents), 0);
+			ck_assert(git_oid_equal(&id, &want));
+			git_signature_free(author);
+			git_signature_free(committer);
+			n++;
+		}
+		git_commit_free(c);
+	}
+	git_revwalk_free(walk);
+	ck_assert_int_eq(n, 2);
+}
+END_TEST
+
 Suite *
 apply_suite(void)
 {
@@ -587,6 +645,7 @@ apply_suite(void)
 	tcase_add_test(tc, test_commits_and_files);
 	tcase_add_test(tc, test_failed_step_releases);
 	tcase_add_test(tc, test_landed_before_is_not_rebuilt);
+	tcase_add_test(tc, test_commits_as_libgit2_writes_them);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("checks");
 	tcase_add_checked_fixture(tc, setup, teardown);
