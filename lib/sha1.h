@@ -7,9 +7,12 @@
 /*
  * Plain SHA-1 (FIPS 180-4), with the x86 SHA extensions when the CPU
  * has them: the checksums that end a pack and its index, and the ids
- * wf_hash_buf() gives content it checks (lib/hash.c).  Objects written
- * into a repository are hashed by libgit2, with its collision
- * detection.
+ * wf_hash_buf() gives content it checks (lib/hash.c), and the ids of
+ * the trees wf_pack_write() stores (lib/pack.h; a tree already in the
+ * repository under the same id is compared byte for byte).  Blobs and
+ * commits written into a repository are hashed by libgit2, with its
+ * collision detection.  A context is a plain value: a copy made after a
+ * whole number of 64-byte blocks resumes the hash from there.
  */
 struct wf_sha1 {
 	uint32_t h[5];
