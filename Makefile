@@ -94,9 +94,16 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: all tests/check_wf $(TEST_HELPERS)
+test: all tests/check_wf $(TEST_HELPERS) bench-compiles
 	./tests/check_wf
 	sh tests/run.sh
+
+# The benchmarks' C programs are built by their scripts; make sure the
+# library has not moved from under them.
+bench-compiles:
+	@for c in bench/*.c; do \
+		$(CC) $(ALL_CFLAGS) -fsyntax-only "$$c" || exit 1; \
+	done
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -132,7 +139,7 @@ FORCE:
 # Keep cmd/*.o: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all check test demo bench install uninstall clean deps FORCE
+.PHONY: all check test demo bench bench-compiles install uninstall clean deps FORCE
 
 -include $(LIB_OBJ:.o=.d) $(CMD_COMMON:.o=.d) $(TOOLS:%=cmd/%.d) \
 	$(TEST_OBJ:.o=.d) $(TEST_HELPERS:=.d)

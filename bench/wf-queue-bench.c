@@ -121,7 +121,7 @@ static void
 write_rows(const char *path, struct wf_change **cs, size_t n)
 {
 	FILE *f = fopen(path, "w");
-	char hex[GIT_OID_HEXSZ + 1], *payload, *paths;
+	char hex[GIT_OID_HEXSZ + 1], *paths;
 	size_t i;
 
 	if (!f)
@@ -130,14 +130,12 @@ write_rows(const char *path, struct wf_change **cs, size_t n)
 		if (strpbrk(cs[i]->id, "\t\n") || strpbrk(cs[i]->target, "\t\n"))
 			die("request '%s': a tab or newline in the id or target",
 			    cs[i]->id);
-		if (!(payload = wf_json_canonical(cs[i]->canonical)) ||
-		    !(paths = json_dumps(cs[i]->paths, JSON_COMPACT)))
+		if (!(paths = json_dumps(cs[i]->paths, JSON_COMPACT)))
 			die("out of memory");
 		fprintf(f, "%s\t%s\t%s\t%s\t%lld\t%s\t%s\n", cs[i]->id,
 		    cs[i]->target, wf_change_kind_name(cs[i]->kind),
 		    wf_hash_hex(hex, &cs[i]->hash), (long long)cs[i]->priority,
-		    paths, payload);
-		free(payload);
+		    paths, cs[i]->text);
 		free(paths);
 	}
 	if (ferror(f) || fclose(f) != 0)
