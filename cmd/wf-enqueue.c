@@ -104,6 +104,7 @@ static const struct option longopts[] = {
  */
 struct run {
 	git_repository *repo;
+	struct wf_change_opts opts;	/* the reader's */
 	int keep_going;
 	int bad;		/* some request was refused */
 	struct wf_map seen;	/* id -> index in hashes */
@@ -218,7 +219,7 @@ read_request(const struct wf_json_doc *doc, struct run *run)
 		return wf_error_set(WF_ERROR, "stopped");
 	snprintf(where, sizeof(where), "%s:%lu:%lu", doc->name, doc->line,
 	    doc->col);
-	if ((error = wf_change_parse(&c, doc, run->repo, NULL)) < 0)
+	if ((error = wf_change_parse(&c, doc, run->repo, &run->opts)) < 0)
 		return refuse(run, error);
 	/* Ids are unique in a stream; the same request twice is one. */
 	if (wf_map_get(&k, &run->seen, c->id) == 0) {
@@ -853,6 +854,9 @@ main(int argc, char **argv)
 	} else if (error < 0) {
 		goto out;
 	}
+	if (run.repo && (error = wf_change_trees_new(&run.opts.trees,
+	    run.repo)) < 0)
+		goto out;
 	if (nsingle) {
 		struct wf_json_doc doc;
 		const char *name = "-";
@@ -904,6 +908,7 @@ done:
 		free((char *)run.seen.slots[i].key);
 	wf_map_release(&run.seen);
 	free(run.hashes);
+	wf_change_trees_free(run.opts.trees);
 	json_decref(s.depends_on);
 	git_repository_free(run.repo);
 	return wf_cmd_finish(code);

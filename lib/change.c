@@ -31,6 +31,7 @@ struct ctx {
 	git_repository *repo;
 	struct wf_change_opts o;
 	git_tree *tree;		/* base or target tip; NULL when unknown */
+	int tree_borrowed;	/* from o.trees, not ours to free */
 	char tree_name[128];
 	json_t *paths;		/* object used as a set of touched paths */
 };
@@ -902,17 +903,57 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The tree a patch or file set is checked against. */
+/*
+ * The trees a stream's requests were checked against, by "base <oid>"
+ * or "target <name>": each branch tip is read once per stream, not
+ * once per request (four system calls each), and the whole stream is
+ * checked against one snapshot.
+ */
+struct tree_memo {
+	char *key;
+	git_tree *tree;		/* NULL: a new branch */
+	char name[128];
+};
+
+struct wf_change_trees {
+	git_repository *repo;
+	struct tree_memo *m;
+	size_t n;
+};
+
+int
+wf_change_trees_new(struct wf_change_trees **out, git_repository *repo)
+{
+	if (!(*out = calloc(1, sizeof(**out))))
+		return wf_error_oom();
+	(*out)->repo = repo;
+	return 0;
+}
+
+void
+wf_change_trees_free(struct wf_change_trees *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->n; i++) {
+		free(t->m[i].key);
+		git_tree_free(t->m[i].tree);
+	}
+	free(t->m);
+	free(t);
+}
+
+/* The tree a patch or file set is checked against, read afresh. */
 static int
-pick_tree(struct ctx *c, const git_oid *base, const char *target)
+read_tree(struct ctx *c, const git_oid *base, const char *target)
 {
 	git_commit *commit = NULL;
 	git_reference *ref = NULL;
 	char name[1024];
 	int error;
 
-	if (!c->repo)
-		return 0;
 	if (base) {
 		wf_jpath_push_key(&c->path, "base");
 		error = lookup_commit(c, &commit, base, "base");
@@ -942,6 +983,46 @@ pick_tree(struct ctx *c, const git_oid *base, const char *target)
 	    wf_error_set_git(WF_EOS, "cannot read a tree") : 0;
 	git_commit_free(commit);
 	return error;
+}
+
+/* The tree a patch or file set is checked against. */
+static int
+pick_tree(struct ctx *c, const git_oid *base, const char *target)
+{
+	struct wf_change_trees *t = c->o.trees;
+	struct tree_memo *m;
+	char key[1100];
+	size_t i;
+	int error;
+
+	if (!c->repo)
+		return 0;
+	if (!t || t->repo != c->repo)
+		return read_tree(c, base, target);
+	if (base)
+		snprintf(key, sizeof(key), "base %s", git_oid_tostr_s(base));
+	else
+		snprintf(key, sizeof(key), "target %s", target);
+	for (i = t->n; i-- > 0;)
+		if (strcmp(t->m[i].key, key) == 0) {
+			c->tree = t->m[i].tree;
+			c->tree_borrowed = 1;
+			memcpy(c->tree_name, t->m[i].name, sizeof(c->tree_name));
+			return 0;
+		}
+	if ((error = read_tree(c, base, target)) < 0)
+		return error;
+	if (!(m = realloc(t->m, (t->n + 1) * sizeof(*m))))
+		return wf_error_oom();
+	t->m = m;
+	m = &t->m[t->n];
+	if (!(m->key = strdup(key)))
+		return wf_error_oom();
+	m->tree = c->tree;
+	memcpy(m->name, c->tree_name, sizeof(m->name));
+	t->n++;
+	c->tree_borrowed = 1;
+	return 0;
 }
 
 static void
@@ -1257,7 +1338,8 @@ out:
 	free(b.s);
 	free(files.s);
 	json_decref(c.paths);
-	git_tree_free(c.tree);
+	if (!c.tree_borrowed)
+		git_tree_free(c.tree);
 	wf_change_free(ch);
 	return error;
 }

@@ -39,15 +39,31 @@ struct wf_change_opts {
 	size_t max_message;	/* bytes of the message (64 KiB) */
 	size_t max_depends;	/* entries of depends_on (1000) */
 	size_t max_commits;	/* commits in a range (10000) */
+	/*
+	 * For a stream of requests: the trees they are checked against,
+	 * each read once (NULL: read for each request).
+	 */
+	struct wf_change_trees *trees;
 };
 
-#define WF_CHANGE_OPTS_INIT { 0, 0, 0, 0, 0, 0, 0 }
+#define WF_CHANGE_OPTS_INIT { 0, 0, 0, 0, 0, 0, 0, NULL }
+
+/*
+ * A memo of the trees (branch tips, bases) the requests of one stream
+ * are checked against, for struct wf_change_opts: with it a stream is
+ * checked against one snapshot of each branch.  For one repository and
+ * one thread.
+ */
+struct wf_change_trees;
+
+int wf_change_trees_new(struct wf_change_trees **out, git_repository *repo);
+void wf_change_trees_free(struct wf_change_trees *t);
 
 #define WF_CHANGE_ID_MAX 256
 
 /*
- * A validated request.  Every string is borrowed from `canonical`, which
- * the change owns; wf_change_free() releases all of it.
+ * A validated request.  It owns everything it points to;
+ * wf_change_free() releases all of it.
  */
 struct wf_change {
 	const char *id;

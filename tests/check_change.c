@@ -667,6 +667,39 @@ START_TEST(canonical_text_is_canonical)
 }
 END_TEST
 
+/*
+ * With a memo of trees, a stream is checked against one snapshot of its
+ * branch: moving the branch meanwhile changes nothing for it, while a
+ * request parsed without the memo sees the new tip.
+ */
+START_TEST(stream_sees_one_snapshot)
+{
+	static const char del_z[] = "{\"id\": \"t/1\", \"target\": \"main\","
+	    " \"kind\": \"files\", \"files\": [{\"path\": \"z\","
+	    " \"delete\": true}]}";
+	struct wf_change_opts o = WF_CHANGE_OPTS_INIT;
+	struct wf_change *c;
+	git_reference *ref;
+
+	/* main at the commit with z, which may then be deleted. */
+	ck_assert_int_eq(git_reference_create(&ref, repo, "refs/heads/main",
+	    &second, 1, "test"), 0);
+	git_reference_free(ref);
+	ck_assert_int_eq(wf_change_trees_new(&o.trees, repo), 0);
+	ck_assert_int_eq(parse_opts(&c, del_z, repo, &o), 0);
+	wf_change_free(c);
+	/* main goes back to the commit without z. */
+	ck_assert_int_eq(git_reference_create(&ref, repo, "refs/heads/main",
+	    &first, 1, "test"), 0);
+	git_reference_free(ref);
+	ck_assert_int_eq(parse_opts(&c, del_z, repo, &o), 0);
+	wf_change_free(c);
+	ck_assert_int_eq(parse(&c, del_z), WF_EINPUT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "'z' does not exist"));
+	wf_change_trees_free(o.trees);
+}
+END_TEST
+
 Suite *
 change_suite(void)
 {
@@ -677,6 +710,7 @@ change_suite(void)
 	tcase_add_test(tc, valid_patch);
 	tcase_add_test(tc, canonical_hash_ignores_order);
 	tcase_add_test(tc, canonical_text_is_canonical);
+	tcase_add_test(tc, stream_sees_one_snapshot);
 	tcase_add_test(tc, adversarial_paths);
 	tcase_add_test(tc, adversarial_contents);
 	tcase_add_test(tc, patch_forms);
