@@ -10,9 +10,18 @@
 #include "common.h"
 #include "error.h"
 #include "git.h"
+#include "handover.h"
+#include "landing.h"
+#include "push.h"
 
 static const char *progname = "wf";
 static int pretty;
+
+void
+wf_cmd_init_without_git(const char *name)
+{
+	progname = name;
+}
 
 void
 wf_cmd_init(const char *name)
@@ -262,4 +271,128 @@ wf_cmd_finish(int code)
 		    WF_EXIT_OS : code;
 	}
 	return code;
+}
+
+void
+wf_cmd_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The git-receive-pack a receive hook runs for; 0 when unknown. */
+static pid_t
+receive_pid(void)
+{
+	const char *env = getenv("WF_RECEIVE_PID");
+	char *end;
+	long pid;
+
+	if (!env || !*env)
+		return getppid();
+	errno = 0;
+	pid = strtol(env, &end, 10);
+	if (errno || *end || pid <= 1 || pid > INT_MAX)
+		return 0;
+	return (pid_t)pid;
+}
+
+int
+wf_cmd_hook_key(char **out)
+{
+	pid_t pid = receive_pid();
+
+	*out = NULL;
+	if (pid == 0)
+		return wf_error_set(WF_EOS, "bad WF_RECEIVE_PID '%.40s'",
+		    getenv("WF_RECEIVE_PID"));
+	return wf_handover_key(out, pid);
+}
+
+int
+wf_cmd_hook_enqueue(struct wf_queue *q, struct wf_change *const *cs,
+    const char *const *replaces, size_t n)
+{
+	json_t *res = NULL, *item;
+	char *dropped = NULL;
+	size_t i;
+	int error;
+
+	for (i = 0; i < n; i++) {
+		if (!replaces[i])
+			continue;
+		if ((error = wf_push_drop_waiting(&dropped, q,
+		    replaces[i])) < 0)
+			goto out;
+		if (dropped)
+			wf_cmd_say("'%s' replaces '%s', which is dropped from "
+			    "the queue", cs[i]->id, dropped);
+		free(dropped);
+		dropped = NULL;
+	}
+	if ((error = wf_queue_enqueue(&res, NULL, q, cs, n, 1)) < 0)
+		goto out;
+	json_array_foreach(res, i, item) {
+		const char *id = json_string_value(json_object_get(item, "id"));
+		json_t *err = json_object_get(item, "error");
+		json_t *pos = json_object_get(item, "position");
+		const char *state = json_string_value(json_object_get(item,
+		    "state"));
+
+		if (err) {
+			wf_cmd_error("'%s' was not queued: %s", id,
+			    json_string_value(err));
+			continue;
+		}
+		if (json_is_true(json_object_get(item, "existing")))
+			wf_cmd_say("'%s' was queued before; it is %s", id,
+			    state);
+		else if (json_is_integer(pos))
+			wf_cmd_say("queued '%s' for %s at position %lld (queue "
+			    "id %lld)", id, cs[i]->target,
+			    (long long)json_integer_value(pos),
+			    (long long)json_integer_value(json_object_get(item,
+			    "queue_id")));
+		else
+			wf_cmd_say("queued '%s' for %s (queue id %lld): it "
+			    "waits for its dependencies", id, cs[i]->target,
+			    (long long)json_integer_value(json_object_get(item,
+			    "queue_id")));
+		wf_cmd_say("follow it with: wf-queue show %s", id);
+	}
+	error = 0;
+out:
+	json_decref(res);
+	return error;
+}
+
+int
+wf_cmd_hook_start_runner(const char *wf_hooks, const char *gitdir,
+    int quiet)
+{
+	size_t n = strlen(gitdir);
+	char *log, *argv[5];
+	int error;
+
+	while (n > 1 && gitdir[n - 1] == '/')
+		n--;
+	if (!(log = malloc(n + sizeof("/wf/hooks.log"))))
+		return wf_error_oom();
+	sprintf(log, "%.*s/wf/hooks.log", (int)n, gitdir);
+	argv[0] = (char *)wf_hooks;
+	argv[1] = (char *)"land";
+	argv[2] = (char *)"-C";
+	argv[3] = (char *)gitdir;
+	argv[4] = NULL;
+	/* It starts once the push is over: the pusher waits for that. */
+	error = wf_landing_spawn(NULL, argv, log, receive_pid());
+	if (error == 0 && !quiet)
+		wf_cmd_say("landing in the background; its log: %s", log);
+	free(log);
+	return error;
 }

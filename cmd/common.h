@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 
+#include "change.h"
 #include "json.h"
+#include "queue.h"
 
 /* Exit codes shared by every tool; each man page lists them. */
 enum {
@@ -33,6 +35,13 @@ enum {
 
 /* Set the tool's name (for diagnostics) and initialise the library. */
 void wf_cmd_init(const char *name);
+
+/*
+ * wf_cmd_init() for a tool that never calls libgit2 (wf-post-receive):
+ * it does not pay for libgit2's initialisation, which reads every CA
+ * certificate of the system.
+ */
+void wf_cmd_init_without_git(const char *name);
 
 /* The tool's name as given to wf_cmd_init(). */
 const char *wf_cmd_name(void);
@@ -104,5 +113,37 @@ int wf_cmd_each_value(int argc, char **argv,
  * `code` into WF_EXIT_OS with a message.  Returns the final exit code.
  */
 int wf_cmd_finish(int code);
+
+/* The receive hooks (wf-hooks, wf-post-receive). */
+
+/* Say something to the pusher: "name: ...", on stderr, as hooks talk. */
+void wf_cmd_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * The key of the push a receive hook runs for (wf_handover_key() of
+ * the git-receive-pack running the hooks: $WF_RECEIVE_PID, which the
+ * hook scripts set, else the parent process).  WF_EOS when there is no
+ * telling.
+ */
+int wf_cmd_hook_key(char **out);
+
+/*
+ * Drop, for each change of cs[0..n), the waiting change it replaces
+ * (replaces[i], NULL for none; see wf_push_drop_waiting()), then queue
+ * them all in one transaction, and tell the pusher the queue id,
+ * position and how to follow each.  On error nothing is queued (what
+ * was dropped stays dropped).
+ */
+int wf_cmd_hook_enqueue(struct wf_queue *q, struct wf_change *const *cs,
+    const char *const *replaces, size_t n);
+
+/*
+ * Start `<wf_hooks> land -C <gitdir>` in the background, its output
+ * appended to <gitdir>/wf/hooks.log, once the git-receive-pack of the
+ * push has exited, and, unless `quiet`, tell the pusher where that log
+ * is.
+ */
+int wf_cmd_hook_start_runner(const char *wf_hooks, const char *gitdir,
+    int quiet);
 
 #endif

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "error.h"
 #include "git.h"
+#include "handover.h"
 #include "hooks.h"
 #include "landing.h"
 #include "match.h"
@@ -76,21 +77,6 @@ struct ctx {
 	int noperands;
 	const char *self;	/* this program, for the landing runner */
 };
-
-/* Say something to the pusher (or the user): hooks talk on stderr. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-say(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", wf_cmd_name());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* The repository a hook runs in, as git's environment describes it. */
 static int
@@ -183,6 +169,57 @@ free_updates(struct wf_push_update *us, size_t n)
 }
 
 /*
+ * Leave the changes validated for the push to its post-receive, which
+ * then queues them without validating them again (see handover.h).
+ * Not being able to is no reason to refuse a push: post-receive then
+ * validates, as it does when nothing was left for it.
+ */
+static void
+hand_over(git_repository *repo, const struct wf_push_update *us, size_t n)
+{
+	const char *gitdir = git_repository_commondir(repo);
+	json_t *doc = NULL;
+	char *key = NULL, *replaces = NULL;
+	size_t i;
+
+	if (wf_cmd_hook_key(&key) < 0)
+		goto out;
+	/* Whatever an earlier use of the key left is not this push's. */
+	if (wf_handover_discard(gitdir, key) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (us[i].kind != WF_PUSH_QUEUE || !us[i].change)
+			continue;
+		if ((!git_oid_is_zero(&us[i].old_id) &&
+		    wf_push_change_id(&replaces, us[i].target, us[i].topic,
+		    &us[i].old_id) < 0) ||
+		    wf_handover_add(&doc, &us[i], replaces) < 0)
+			goto out;
+		free(replaces);
+		replaces = NULL;
+	}
+	if (doc)
+		wf_handover_save(gitdir, key, doc);
+out:
+	wf_error_clear();
+	free(replaces);
+	free(key);
+	json_decref(doc);
+}
+
+/* What pre-receive left for this push, unused: it validates again. */
+static void
+discard_handover(git_repository *repo)
+{
+	char *key = NULL;
+
+	if (wf_cmd_hook_key(&key) == 0)
+		wf_handover_discard(git_repository_commondir(repo), key);
+	wf_error_clear();
+	free(key);
+}
+
+/*
  * pre-receive: refuse the whole push when one update is refused, saying
  * why for each.
  */
@@ -214,7 +251,10 @@ cmd_pre_receive(struct ctx *ctx)
 		}
 	}
 	if (bad)
-		say("the push is refused: nothing was queued or updated");
+		wf_cmd_say("the push is refused: nothing was queued or "
+		    "updated");
+	else
+		hand_over(repo, us, n);
 	error = 0;
 out:
 	free_updates(us, n);
@@ -236,28 +276,6 @@ queue_path(git_repository *repo)
 	if (wf_queue_default_path(&path, repo) < 0)
 		return NULL;
 	return path;
-}
-
-/* Start `wf-hooks land` for the repository, detached, its output logged. */
-static int
-start_runner(struct ctx *ctx, git_repository *repo, int quiet)
-{
-	char *log = NULL;
-	char *argv[5];
-	int error;
-
-	if ((error = wf_git_common_path(&log, repo, "wf/hooks.log")) < 0)
-		return error;
-	argv[0] = (char *)ctx->self;
-	argv[1] = (char *)"land";
-	argv[2] = (char *)"-C";
-	argv[3] = (char *)git_repository_path(repo);
-	argv[4] = NULL;
-	error = wf_landing_spawn(NULL, argv, log);
-	if (error == 0 && !quiet)
-		say("landing in the background; its log: %s", log);
-	free(log);
-	return error;
 }
 
 /* The length of s without its trailing newlines. */
@@ -287,7 +305,7 @@ report_states(git_repository *repo, struct wf_queue *q,
 		if (us[i].kind != WF_PUSH_QUEUE || !us[i].change)
 			continue;
 		if (wf_queue_show(&e, q, us[i].id) < 0) {
-			say("'%s': %s", us[i].id, wf_error_last());
+			wf_cmd_say("'%s': %s", us[i].id, wf_error_last());
 			continue;
 		}
 		state = json_string_value(json_object_get(e, "state"));
@@ -295,78 +313,55 @@ report_states(git_repository *repo, struct wf_queue *q,
 		snprintf(ref, sizeof(ref), "refs/heads/%s", us[i].target);
 		if (state && strcmp(state, "landed") == 0 &&
 		    git_reference_name_to_id(&tip, repo, ref) == 0)
-			say("'%s' landed: %s is now at %s", us[i].id,
+			wf_cmd_say("'%s' landed: %s is now at %s", us[i].id,
 			    us[i].target, git_oid_tostr(hex, 13, &tip));
 		else if (state && strcmp(state, "dead") == 0)
-			say("'%s' did not land and is dead: %.*s\n%s: its ref %s "
-			    "is kept; push a fixed version to it", us[i].id,
+			wf_cmd_say("'%s' did not land and is dead: %.*s\n%s: "
+			    "its ref %s is kept; push a fixed version to it",
+			    us[i].id,
 			    why ? (int)trimmed(why) : 19, why ? why :
 			    "no reason recorded", wf_cmd_name(), us[i].ref);
 		else
-			say("'%s' is %s%s%.*s", us[i].id, state ? state : "?",
-			    why ? ": " : "", why ? (int)trimmed(why) : 0,
+			wf_cmd_say("'%s' is %s%s%.*s", us[i].id,
+			    state ? state : "?", why ? ": " : "",
+			    why ? (int)trimmed(why) : 0,
 			    why ? why : "");
 		json_decref(e);
 		e = NULL;
 	}
 }
 
-/* Enqueue the changes of the updates that carry one; say how it went. */
+/*
+ * Queue the changes of the updates that carry one (each replacing the
+ * change its ref carried before); say how it went.
+ */
 static int
 enqueue(struct wf_queue *q, struct wf_push_update *us, size_t n)
 {
 	struct wf_change **cs = NULL;
-	json_t *res = NULL, *item;
+	char **replaces = NULL;
 	size_t i, k = 0;
-	char *dropped = NULL;
-	int error;
+	int error = 0;
 
-	if (!(cs = calloc(n + 1, sizeof(*cs))))
-		return wf_error_oom();
+	if (!(cs = calloc(n + 1, sizeof(*cs))) ||
+	    !(replaces = calloc(n + 1, sizeof(*replaces)))) {
+		error = wf_error_oom();
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		if (us[i].kind != WF_PUSH_QUEUE || !us[i].change)
 			continue;
-		if ((error = wf_push_supersede(&dropped, q, &us[i])) < 0)
+		if (!git_oid_is_zero(&us[i].old_id) &&
+		    (error = wf_push_change_id(&replaces[k], us[i].target,
+		    us[i].topic, &us[i].old_id)) < 0)
 			goto out;
-		if (dropped)
-			say("'%s' replaces '%s', which is dropped from the queue",
-			    us[i].id, dropped);
-		free(dropped);
-		dropped = NULL;
 		cs[k++] = us[i].change;
 	}
-	if ((error = wf_queue_enqueue(&res, NULL, q, cs, k, 1)) < 0)
-		goto out;
-	json_array_foreach(res, i, item) {
-		const char *id = json_string_value(json_object_get(item, "id"));
-		json_t *err = json_object_get(item, "error");
-		json_t *pos = json_object_get(item, "position");
-		const char *state = json_string_value(json_object_get(item,
-		    "state"));
-
-		if (err) {
-			wf_cmd_error("'%s' was not queued: %s", id,
-			    json_string_value(err));
-			continue;
-		}
-		if (json_is_true(json_object_get(item, "existing")))
-			say("'%s' was queued before; it is %s", id, state);
-		else if (json_is_integer(pos))
-			say("queued '%s' for %s at position %lld (queue id "
-			    "%lld)", id, cs[i]->target,
-			    (long long)json_integer_value(pos),
-			    (long long)json_integer_value(json_object_get(item,
-			    "queue_id")));
-		else
-			say("queued '%s' for %s (queue id %lld): it waits for "
-			    "its dependencies", id, cs[i]->target,
-			    (long long)json_integer_value(json_object_get(item,
-			    "queue_id")));
-		say("follow it with: wf-queue show %s", id);
-	}
-	error = 0;
+	error = wf_cmd_hook_enqueue(q, cs, (const char *const *)replaces, k);
 out:
-	json_decref(res);
+	for (i = 0; replaces && i < k; i++)
+		free(replaces[i]);
+	free(replaces);
 	free(cs);
 	return error;
 }
@@ -393,6 +388,7 @@ cmd_post_receive(struct ctx *ctx)
 	if ((error = read_updates(&us, &n)) < 0 ||
 	    (error = open_hook_repo(&repo)) < 0)
 		goto out;
+	discard_handover(repo);
 	/* pre-receive refused bad options; here they can only be fine. */
 	if ((error = push_opts(&opts, &strv)) < 0)
 		goto out;
@@ -424,23 +420,28 @@ cmd_post_receive(struct ctx *ctx)
 		goto out;
 	}
 	qo.actor = "wf-hooks post-receive";
+	qo.no_checkpoint = 1;
 	if ((error = wf_queue_open(&q, db, &qo)) < 0 ||
 	    (error = enqueue(q, us, n)) < 0 ||
-	    (error = wf_landing_request(repo, targets, nt)) < 0)
+	    (error = wf_landing_request(git_repository_commondir(repo),
+	    targets, nt)) < 0)
 		goto out;
 	if (!opts.wait) {
 		int busy;
 
 		/* A runner at work sees this request when it unlocks. */
-		if ((error = wf_landing_busy(&busy, repo)) < 0)
+		if ((error = wf_landing_busy(&busy,
+		    git_repository_commondir(repo))) < 0)
 			goto out;
 		if (busy)
-			say("a landing runner is at work; it lands this too");
+			wf_cmd_say("a landing runner is at work; it lands this "
+			    "too");
 		else
-			error = start_runner(ctx, repo, 0);
+			error = wf_cmd_hook_start_runner(ctx->self,
+			    git_repository_commondir(repo), 0);
 		goto out;
 	}
-	say("landing now, as -o wf.wait asks");
+	wf_cmd_say("landing now, as -o wf.wait asks");
 	lo.wait = 1;
 	lo.db = getenv("WF_DB") && *getenv("WF_DB") ? getenv("WF_DB") : NULL;
 	lo.err_fd = 2;
@@ -454,7 +455,8 @@ cmd_post_receive(struct ctx *ctx)
 	report_states(repo, q, us, n);
 	/* Pushes that came meanwhile are landed in the background. */
 	if (json_is_true(json_object_get(pass, "more")))
-		error = start_runner(ctx, repo, 1);
+		error = wf_cmd_hook_start_runner(ctx->self,
+		    git_repository_commondir(repo), 1);
 out:
 	json_decref(pass);
 	wf_queue_free(q);
@@ -493,7 +495,8 @@ cmd_land(struct ctx *ctx)
 
 	if ((error = wf_git_open(&repo, ctx->repo_dir)) < 0)
 		goto out;
-	if (ctx->noperands > 0 && (error = wf_landing_request(repo,
+	if (ctx->noperands > 0 && (error = wf_landing_request(
+	    git_repository_commondir(repo),
 	    (const char *const *)ctx->operands, (size_t)ctx->noperands)) < 0)
 		goto out;
 	lo.wait = ctx->wait;
@@ -570,7 +573,7 @@ print_result(const json_t *r)
 	size_t i, nfailed = 0;
 
 	if (status && strcmp(status, "succeeded") == 0) {
-		say("pre-push: '%s': passed (%zu step%s)", name,
+		wf_cmd_say("pre-push: '%s': passed (%zu step%s)", name,
 		    json_array_size(steps), json_array_size(steps) == 1 ? "" :
 		    "s");
 		return 0;
@@ -583,15 +586,15 @@ print_result(const json_t *r)
 		if (!st || strcmp(st, "failed") != 0)
 			continue;
 		nfailed++;
-		say("pre-push: '%s': %s%s", name, json_string_value(
+		wf_cmd_say("pre-push: '%s': %s%s", name, json_string_value(
 		    json_object_get(s, "error")), out && *out ? ":" : "");
 		if (out && *out)
 			fprintf(stderr, "%s%s", out,
 			    out[strlen(out) - 1] == '\n' ? "" : "\n");
 	}
 	if (nfailed == 0)
-		say("pre-push: '%s': failed: %s", name, json_string_value(
-		    json_object_get(r, "error")));
+		wf_cmd_say("pre-push: '%s': failed: %s", name,
+		    json_string_value(json_object_get(r, "error")));
 	return 1;
 }
 
@@ -641,9 +644,9 @@ prepush_one(int *failed, git_repository *repo, const struct wf_catalog *cat,
 	}
 	if (n == 0)
 		goto out;
-	say("pre-push: %s: %zu path%s changed; checking %zu workflow%s", rref,
-	    json_array_size(paths), json_array_size(paths) == 1 ? "" : "s",
-	    n, n == 1 ? "" : "s");
+	wf_cmd_say("pre-push: %s: %zu path%s changed; checking %zu workflow%s",
+	    rref, json_array_size(paths), json_array_size(paths) == 1 ? "" :
+	    "s", n, n == 1 ? "" : "s");
 	po.jobs = n < 4 ? n : 4;
 	po.interrupt = &interrupted;
 	if ((error = wf_prepush_run(&results, repo, ws, n, &local, &po)) < 0)
@@ -678,7 +681,7 @@ cmd_pre_push(struct ctx *ctx)
 		return wf_cmd_usage_error("pre-push needs the remote's name "
 		    "and URL");
 	if (skip && *skip && strcmp(skip, "0") != 0) {
-		say("pre-push: checks skipped (WF_SKIP is set)");
+		wf_cmd_say("pre-push: checks skipped (WF_SKIP is set)");
 		return WF_EXIT_OK;
 	}
 	memset(&sa, 0, sizeof(sa));

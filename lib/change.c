@@ -1587,3 +1587,102 @@ out:
 		archive_read_free(a);
 	return error;
 }
+
+int
+wf_change_from_canonical(struct wf_change **out, const char *text,
+    const json_t *paths, const git_oid *hash)
+{
+	struct wf_change *ch = NULL;
+	json_t *canon = NULL, *v;
+	const char *kind;
+	char *again = NULL;
+	size_t i;
+	int error;
+
+	*out = NULL;
+	if (!(canon = json_loads(text, JSON_REJECT_DUPLICATES, NULL)))
+		return wf_error_set(WF_EINPUT, "not a change request's "
+		    "canonical form: not JSON");
+	/* Only what the queue relies on is looked at, and the form. */
+	kind = json_string_value(json_object_get(canon, "kind"));
+	if (!json_is_object(canon) ||
+	    !json_is_string(json_object_get(canon, "id")) ||
+	    !json_is_string(json_object_get(canon, "target")) ||
+	    !json_is_integer(json_object_get(canon, "priority")) ||
+	    !json_is_array(json_object_get(canon, "depends_on")) ||
+	    !kind || (strcmp(kind, "patch") != 0 &&
+	    strcmp(kind, "commits") != 0 && strcmp(kind, "files") != 0) ||
+	    !json_is_array(paths)) {
+		error = wf_error_set(WF_EINPUT, "not a change request's "
+		    "canonical form");
+		goto out;
+	}
+	if (!(again = wf_json_canonical(canon))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if (strcmp(again, text) != 0) {
+		error = wf_error_set(WF_EINPUT, "not a change request's "
+		    "canonical form");
+		goto out;
+	}
+	json_array_foreach(paths, i, v)
+		if (!json_is_string(v)) {
+			error = wf_error_set(WF_EINPUT, "paths: expected "
+			    "strings");
+			goto out;
+		}
+	json_array_foreach(json_object_get(canon, "depends_on"), i, v)
+		if (!json_is_string(v)) {
+			error = wf_error_set(WF_EINPUT, "depends_on: expected "
+			    "strings");
+			goto out;
+		}
+	if (!(ch = calloc(1, sizeof(*ch))) ||
+	    !(ch->paths = json_deep_copy(paths)) ||
+	    !(ch->text = strdup(text))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	ch->kind = strcmp(kind, "patch") == 0 ? WF_CHANGE_PATCH :
+	    strcmp(kind, "commits") == 0 ? WF_CHANGE_COMMITS : WF_CHANGE_FILES;
+	ch->priority = json_integer_value(json_object_get(canon, "priority"));
+	v = json_object_get(canon, "depends_on");
+	ch->ndepends = json_array_size(v);
+	{
+		const char *id = json_string_value(json_object_get(canon, "id"));
+		const char *target = json_string_value(json_object_get(canon,
+		    "target"));
+		size_t size = strlen(id) + strlen(target) + 2;
+		char *p;
+
+		for (i = 0; i < ch->ndepends; i++)
+			size += strlen(json_string_value(json_array_get(v,
+			    i))) + 1;
+		if (!(ch->strings = malloc(size)) ||
+		    !(ch->depends_on = calloc(ch->ndepends + 1,
+		    sizeof(*ch->depends_on)))) {
+			error = wf_error_oom();
+			goto out;
+		}
+		p = ch->strings;
+		ch->id = p;
+		p = stpcpy(p, id) + 1;
+		ch->target = p;
+		p = stpcpy(p, target) + 1;
+		for (i = 0; i < ch->ndepends; i++) {
+			ch->depends_on[i] = p;
+			p = stpcpy(p, json_string_value(json_array_get(v,
+			    i))) + 1;
+		}
+	}
+	ch->hash = *hash;
+	*out = ch;
+	ch = NULL;
+	error = 0;
+out:
+	free(again);
+	json_decref(canon);
+	wf_change_free(ch);
+	return error;
+}

@@ -128,4 +128,18 @@ char *wf_change_base64(const void *buf, size_t len);
  */
 int wf_change_unbase64(unsigned char **out, size_t *len, const char *s);
 
+/*
+ * Rebuild a change that wf_change_parse() validated earlier, from what
+ * it made then: `text` (its c->text), `paths` (its c->paths, borrowed;
+ * copied) and `hash` (its c->hash).  Nothing is validated again, and
+ * nothing here touches libgit2: the caller must have the three from a
+ * place it trusts (the server hooks: pre-receive hands them to
+ * post-receive).  Only the form is checked -- `text` must be canonical
+ * JSON with the fields the queue reads -- so a damaged file cannot be
+ * taken for a request; WF_EINPUT then, WF_ENOMEM.  On success *out is
+ * the caller's to wf_change_free(); on failure it is NULL.
+ */
+int wf_change_from_canonical(struct wf_change **out, const char *text,
+    const json_t *paths, const git_oid *hash);
+
 #endif

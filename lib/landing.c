@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,6 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "git.h"
 #include "landing.h"
 #include "push.h"
 #include "queue.h"
@@ -19,37 +20,41 @@
 extern char **environ;
 
 #define MAX_LOG (1024 * 1024)
+#define AFTER_MS 10000
 #define MAX_PENDING (1024 * 1024)
 
-/* <common dir>/wf/<name>, with the directory made. */
+/* <gitdir>/wf/<name>, with the directory made. */
 static int
-wf_file(char **out, git_repository *repo, const char *name)
+wf_file(char **out, const char *gitdir, const char *name)
 {
-	char *dir = NULL;
-	int error;
+	size_t n = strlen(gitdir);
+	int error = 0;
 
 	*out = NULL;
-	if ((error = wf_git_common_path(&dir, repo, "wf")) < 0)
-		return error;
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-		error = wf_error_set_errno(WF_EOS, "cannot create '%s'", dir);
-	else if (!(*out = malloc(strlen(dir) + strlen(name) + 2)))
-		error = wf_error_oom();
+	while (n > 1 && gitdir[n - 1] == '/')
+		n--;
+	if (!(*out = malloc(n + strlen(name) + 5)))
+		return wf_error_oom();
+	sprintf(*out, "%.*s/wf", (int)n, gitdir);
+	if (mkdir(*out, 0777) < 0 && errno != EEXIST)
+		error = wf_error_set_errno(WF_EOS, "cannot create '%s'", *out);
 	else
-		sprintf(*out, "%s/%s", dir, name);
-	free(dir);
+		sprintf(*out + n + 3, "/%s", name);
+	if (error < 0) {
+		free(*out);
+		*out = NULL;
+	}
 	return error;
 }
 
 int
-wf_landing_request(git_repository *repo, const char *const *targets,
-    size_t n)
+wf_landing_request(const char *gitdir, const char *const *targets, size_t n)
 {
 	char *path = NULL, *buf = NULL;
 	size_t i, len = 0, off = 0;
 	int fd = -1, error;
 
-	if ((error = wf_file(&path, repo, "land.pending")) < 0)
+	if ((error = wf_file(&path, gitdir, "land.pending")) < 0)
 		return error;
 	for (i = 0; i < n; i++)
 		len += strlen(targets[i]) + 1;
@@ -281,8 +286,10 @@ wf_landing_pass(json_t **out, git_repository *repo,
 	*out = NULL;
 	if (opts)
 		o = *opts;
-	if ((error = wf_file(&lock, repo, "land.lock")) < 0 ||
-	    (error = wf_file(&pending, repo, "land.pending")) < 0)
+	if ((error = wf_file(&lock, git_repository_commondir(repo),
+	    "land.lock")) < 0 ||
+	    (error = wf_file(&pending, git_repository_commondir(repo),
+	    "land.pending")) < 0)
 		goto out;
 	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
 		error = wf_error_set_errno(WF_EOS, "cannot open '%s'", lock);
@@ -339,13 +346,13 @@ out:
 }
 
 int
-wf_landing_busy(int *out, git_repository *repo)
+wf_landing_busy(int *out, const char *gitdir)
 {
 	char *lock = NULL;
 	int fd, rc, error;
 
 	*out = 0;
-	if ((error = wf_file(&lock, repo, "land.lock")) < 0)
+	if ((error = wf_file(&lock, gitdir, "land.lock")) < 0)
 		return error;
 	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
 		error = wf_error_set_errno(WF_EOS, "cannot open '%s'", lock);
@@ -377,8 +384,30 @@ close_from(int lowfd)
 		close(fd);
 }
 
+/* Wait until process `pid` has exited, for `ms` milliseconds at most. */
+static void
+wait_gone(pid_t pid, int ms)
+{
+	struct pollfd p;
+	int waited = 0;
+
+#ifdef SYS_pidfd_open
+	if ((p.fd = (int)syscall(SYS_pidfd_open, pid, 0)) >= 0) {
+		p.events = POLLIN;
+		while (poll(&p, 1, ms) < 0 && errno == EINTR)
+			;
+		close(p.fd);
+		return;
+	}
+#endif
+	while (waited < ms && (kill(pid, 0) == 0 || errno == EPERM)) {
+		usleep(2000);
+		waited += 2;
+	}
+}
+
 int
-wf_landing_spawn(pid_t *out, char *const *argv, const char *log)
+wf_landing_spawn(pid_t *out, char *const *argv, const char *log, pid_t after)
 {
 	struct stat st;
 	pid_t child, grand = -1;
@@ -417,6 +446,8 @@ wf_landing_spawn(pid_t *out, char *const *argv, const char *log)
 		redirect(logfd, 1);
 		redirect(logfd, 2);
 		close_from(3);
+		if (after > 0)
+			wait_gone(after, AFTER_MS);
 		execvp(argv[0], argv);
 		_exit(127);
 	}

@@ -42,9 +42,11 @@ struct wf_landing_opts {
 
 /*
  * Ask for the branches `targets[0..n)` to be landed: append them to
- * land.pending (creating it and its directory).  WF_EOS on I/O errors.
+ * land.pending (creating it and its directory) in `gitdir`, the
+ * repository's common git directory (git_repository_commondir()).
+ * WF_EOS on I/O errors.
  */
-int wf_landing_request(git_repository *repo, const char *const *targets,
+int wf_landing_request(const char *gitdir, const char *const *targets,
     size_t n);
 
 /*
@@ -64,21 +66,27 @@ int wf_landing_pass(json_t **out, git_repository *repo,
     const struct wf_landing_opts *opts);
 
 /*
- * Whether a runner holds the lock now: *out is 1 when one does (it will
- * see the requests made before this call), 0 when none does.  WF_EOS
- * when the lock file cannot be opened.
+ * Whether a runner holds the lock in `gitdir` (the common git directory)
+ * now: *out is 1 when one does (it will see the requests made before
+ * this call), 0 when none does.  WF_EOS when the lock file cannot be
+ * opened.
  */
-int wf_landing_busy(int *out, git_repository *repo);
+int wf_landing_busy(int *out, const char *gitdir);
 
 /*
  * Start `argv` (argv[0] found with execvp()) in the background, in a new
  * session, detached from the caller: standard input from /dev/null,
  * standard output and error appended to `log` (created; renamed to
  * "<log>.1" first when it holds more than 1 MiB), no other descriptor
- * inherited, and not the caller's child (it is reaped by init).  *out
- * (may be NULL) is its process id.  WF_EOS when it cannot be started;
- * the caller learns of a failing exec only from the log.
+ * inherited, and not the caller's child (it is reaped by init).  With
+ * `after` (a process id; 0 for none) it waits, detached already, until
+ * that process has exited (10 s at most) before it runs `argv`: a hook
+ * passes the git-receive-pack it runs for, so that the runner does not
+ * compete with the push it serves.  *out (may be NULL) is its process
+ * id.  WF_EOS when it cannot be started; the caller learns of a failing
+ * exec only from the log.
  */
-int wf_landing_spawn(pid_t *out, char *const *argv, const char *log);
+int wf_landing_spawn(pid_t *out, char *const *argv, const char *log,
+    pid_t after);
 
 #endif

@@ -384,8 +384,6 @@ int
 wf_push_supersede(char **out, struct wf_queue *q,
     const struct wf_push_update *u)
 {
-	json_t *entry = NULL;
-	const char *state;
 	char *old = NULL;
 	int error;
 
@@ -395,7 +393,20 @@ wf_push_supersede(char **out, struct wf_queue *q,
 	if ((error = wf_push_change_id(&old, u->target, u->topic,
 	    &u->old_id)) < 0)
 		return error;
-	error = wf_queue_show(&entry, q, old);
+	error = wf_push_drop_waiting(out, q, old);
+	free(old);
+	return error;
+}
+
+int
+wf_push_drop_waiting(char **out, struct wf_queue *q, const char *id)
+{
+	json_t *entry = NULL;
+	const char *state;
+	int error;
+
+	*out = NULL;
+	error = wf_queue_show(&entry, q, id);
 	if (error == WF_ENOTFOUND) {
 		wf_error_clear();
 		error = 0;
@@ -407,7 +418,7 @@ wf_push_supersede(char **out, struct wf_queue *q,
 	if (!state || (strcmp(state, "queued") != 0 &&
 	    strcmp(state, "failed") != 0))
 		goto out;
-	error = wf_queue_drop(q, old);
+	error = wf_queue_drop(q, id);
 	if (error == WF_ECONFLICT || error == WF_ENOTFOUND) {
 		/* Leased, or gone, meanwhile: it is not ours to drop. */
 		wf_error_clear();
@@ -416,11 +427,10 @@ wf_push_supersede(char **out, struct wf_queue *q,
 	}
 	if (error < 0)
 		goto out;
-	*out = old;
-	old = NULL;
+	if (!(*out = strdup(id)))
+		error = wf_error_oom();
 out:
 	json_decref(entry);
-	free(old);
 	return error;
 }
 

@@ -113,6 +113,13 @@ int wf_push_supersede(char **out, struct wf_queue *q,
     const struct wf_push_update *u);
 
 /*
+ * What wf_push_supersede() does once it knows the id: drop change `id`
+ * if it is still waiting (queued or failed).  *out is a copy of `id`
+ * when it was dropped, else NULL.
+ */
+int wf_push_drop_waiting(char **out, struct wf_queue *q, const char *id);
+
+/*
  * Remove every refs/for/ ref whose change has landed, if it still points
  * at the commit that was queued (a ref pushed again since is kept); the
  * refs of changes not landed, dead ones included, stay.  *out (may be

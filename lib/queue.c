@@ -379,6 +379,13 @@ wf_queue_open(struct wf_queue **out, const char *path,
 		error = db_error(q, rc, "PRAGMA journal_mode = WAL");
 		goto out;
 	}
+	/* The next connection to close checkpoints what this one wrote. */
+	if (q->opts.no_checkpoint && sqlite3_db_config(q->db,
+	    SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK) {
+		error = db_error(q, sqlite3_errcode(q->db), "cannot configure "
+		    "the database");
+		goto out;
+	}
 	if ((error = exec(q, q->opts.durable ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL")) < 0 ||
 	    (error = exec(q, "PRAGMA foreign_keys = ON")) < 0)
@@ -1025,6 +1032,24 @@ find_id(sqlite3_stmt **out, struct wf_queue *q, const char *id,
 }
 
 /*
+ * The hex form of an id, as git_oid_tostr() writes it; here so that
+ * enqueueing needs nothing of libgit2 (the post-receive hook does not
+ * load it).
+ */
+static void
+oid_hex(char *out, const git_oid *id)
+{
+	static const char hexd[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < GIT_OID_RAWSZ; i++) {
+		out[2 * i] = hexd[id->id[i] >> 4];
+		out[2 * i + 1] = hexd[id->id[i] & 0xf];
+	}
+	out[GIT_OID_HEXSZ] = '\0';
+}
+
+/*
  * Enqueue one change inside the batch's transaction, filling in `a`.
  * The insert comes first and does nothing when the id is taken, so a
  * new id (the usual case) costs one index probe, not two.
@@ -1040,7 +1065,7 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 	size_t i;
 	int error;
 
-	wf_hash_hex(hex, &c->hash);
+	oid_hex(hex, &c->hash);
 	if (b->tombs && (error = find_id(&st, q, c->id, S_TOMB)) != 0)
 		return error < 0 ? error : enqueue_existing(a, q, st, c, hex);
 	if ((error = wf_json_dump(&paths, NULL, c->paths, 0)) < 0 ||

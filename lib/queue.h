@@ -35,9 +35,17 @@ struct wf_queue_opts {
 	int64_t busy_timeout_ms;	/* how long to wait out a lock (30 s) */
 	int durable;		/* synchronous=FULL: survive power loss too */
 	const char *actor;	/* "who" in the audit log (NULL: "pid N") */
+	/*
+	 * Leave the log (WAL) as it is on close, for the next connection
+	 * to close to fold into the database: a short-lived writer (the
+	 * post-receive hook) then returns without the checkpoint's
+	 * fsyncs.  What it committed is as safe as synchronous=NORMAL
+	 * makes it (lost only with the machine, until that checkpoint).
+	 */
+	int no_checkpoint;
 };
 
-#define WF_QUEUE_OPTS_INIT { 5, 1000, 3600000, 30000, 0, NULL }
+#define WF_QUEUE_OPTS_INIT { 5, 1000, 3600000, 30000, 0, NULL, 0 }
 
 /* The schema version this code reads and writes. */
 #define WF_QUEUE_SCHEMA_VERSION 2

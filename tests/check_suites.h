@@ -16,8 +16,10 @@
 	WF_SUITE(change) \
 	WF_SUITE(checks) \
 	WF_SUITE(event) \
+	WF_SUITE(handover) \
 	WF_SUITE(json) \
 	WF_SUITE(json_dump) \
+	WF_SUITE(landing) \
 	WF_SUITE(match) \
 	WF_SUITE(patch) \
 	WF_SUITE(plan) \
