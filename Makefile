@@ -54,8 +54,10 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 	-DWF_VERSION='"$(VERSION)"' -DWF_DATADIR='"$(DATADIR)"' -Ilib $(WARNINGS) $(SAN_FLAGS) \
 	-ffunction-sections -fdata-sections \
 	$(PKG_CFLAGS) $(CFLAGS) $(CPPFLAGS)
+# lib/git.c's stand-in for mbedTLS's CA bundle parser must be seen by
+# libgit2: exported, and so kept.
 ALL_LDFLAGS = $(SAN_FLAGS) -Wl,-O1 -Wl,--gc-sections -Wl,--as-needed \
-	$(LDFLAGS)
+	-Wl,--export-dynamic-symbol=mbedtls_x509_crt_parse_file $(LDFLAGS)
 LIBS = -lm -lpthread
 
 LIB_SRC = $(sort $(wildcard lib/*.c))
