@@ -122,6 +122,12 @@ struct run {
 	int error;		/* ... with this result */
 	char errmsg[4096];
 	int stop;		/* the storer gave up: stop reading */
+	/*
+	 * Changes stored, for the reader to free: it has time to spare,
+	 * and they were made on its thread.
+	 */
+	struct wf_change **spent;
+	size_t nspent, capspent;
 	int refused;		/* the storer refused some (keep_going) */
 };
 
@@ -129,6 +135,8 @@ static int
 add_change(struct run *run, struct wf_change *c, const char *where)
 {
 	char *w = strdup(where);
+	struct wf_change **spent = NULL;
+	size_t nspent = 0;
 	int error = 0;
 
 	if (!w)
@@ -159,9 +167,16 @@ add_change(struct run *run, struct wf_change *c, const char *where)
 	run->changes[run->n++] = c;
 	w = NULL;
 	pthread_cond_signal(&run->more);
+	spent = run->spent;
+	nspent = run->nspent;
+	run->spent = NULL;
+	run->nspent = run->capspent = 0;
 out:
 	pthread_mutex_unlock(&run->lock);
 	free(w);
+	while (nspent > 0)
+		wf_change_free(spent[--nspent]);
+	free(spent);
 	return error;
 }
 
@@ -178,6 +193,32 @@ refuse(struct run *run, int error)
 }
 
 static int read_request(const struct wf_json_doc *doc, struct run *run);
+
+/* "<name>:<line>:<col>" of doc into out (snprintf costs, per request). */
+static void
+place(char *out, size_t size, const struct wf_json_doc *doc)
+{
+	char num[2][24], *p[2];
+	unsigned long v[2] = { doc->line, doc->col };
+	size_t i, len = strlen(doc->name);
+
+	for (i = 0; i < 2; i++) {
+		p[i] = num[i] + sizeof(num[i]);
+		*--p[i] = '\0';
+		do
+			*--p[i] = (char)('0' + v[i] % 10);
+		while ((v[i] /= 10) > 0);
+	}
+	if (len + 2 * 22 + 3 > size) {
+		snprintf(out, size, "%s:%s:%s", doc->name, p[0], p[1]);
+		return;
+	}
+	memcpy(out, doc->name, len);
+	out[len++] = ':';
+	len += (size_t)(stpcpy(out + len, p[0]) - (out + len));
+	out[len++] = ':';
+	strcpy(out + len, p[1]);
+}
 
 /*
  * A value is a change request, or an ExecutionSummary (what wf-run
@@ -217,8 +258,7 @@ read_request(const struct wf_json_doc *doc, struct run *run)
 
 	if (__atomic_load_n(&run->stop, __ATOMIC_RELAXED))
 		return wf_error_set(WF_ERROR, "stopped");
-	snprintf(where, sizeof(where), "%s:%lu:%lu", doc->name, doc->line,
-	    doc->col);
+	place(where, sizeof(where), doc);
 	if ((error = wf_change_parse(&c, doc, run->repo, &run->opts)) < 0)
 		return refuse(run, error);
 	/* Ids are unique in a stream; the same request twice is one. */
@@ -465,16 +505,46 @@ open_queue(struct wf_queue **out, const char *db, git_repository *repo,
 }
 
 /*
+ * Give the reader cs[0..n) to free (under run->lock); those that do not
+ * fit are freed here.
+ */
+static void
+spend(struct run *run, struct wf_change **cs, size_t n)
+{
+	size_t i;
+
+	if (n > run->capspent - run->nspent) {
+		size_t cap = run->nspent + n + 64;
+		struct wf_change **s = realloc(run->spent, cap * sizeof(*s));
+
+		if (s) {
+			run->spent = s;
+			run->capspent = cap;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (run->nspent < run->capspent)
+			run->spent[run->nspent++] = cs[i];
+		else
+			wf_change_free(cs[i]);
+		cs[i] = NULL;
+	}
+}
+
+/*
  * Take the changes the reader has added since the last call into
  * *cs and *ws (the caller's to free), waiting for some: their number,
- * 0 when the reader is done, SIZE_MAX when out of memory.
+ * 0 when the reader is done, SIZE_MAX when out of memory.  The `prev`
+ * changes of the last call, stored, go back to the reader to free.
  */
 static size_t
-take(struct run *run, struct wf_change ***cs, char ***ws, size_t *cap)
+take(struct run *run, struct wf_change ***cs, char ***ws, size_t *cap,
+    size_t prev)
 {
 	size_t n;
 
 	pthread_mutex_lock(&run->lock);
+	spend(run, *cs, prev);
 	while (run->taken == run->n && !run->done)
 		pthread_cond_wait(&run->more, &run->lock);
 	n = run->n - run->taken;
@@ -571,7 +641,7 @@ store(struct run *run, const char *db, int max_attempts, int wait)
 	struct wf_json_buf text = WF_JSON_BUF_INIT;
 	struct wf_change **cs = NULL;
 	char **ws = NULL;
-	size_t cap = 0, n, i;
+	size_t cap = 0, n = 0, i;
 	int error = 0;
 
 	if (wait) {
@@ -580,7 +650,7 @@ store(struct run *run, const char *db, int max_attempts, int wait)
 			pthread_cond_wait(&run->more, &run->lock);
 		pthread_mutex_unlock(&run->lock);
 	}
-	while ((n = take(run, &cs, &ws, &cap)) > 0) {
+	while ((n = take(run, &cs, &ws, &cap, n)) > 0) {
 		if (n == SIZE_MAX) {
 			error = wf_error_oom();
 			goto out;
@@ -593,9 +663,7 @@ store(struct run *run, const char *db, int max_attempts, int wait)
 			error = wf_queue_batch_add(b, cs[i]);
 			if (error == WF_ECONFLICT)
 				wf_error_prefix(error, "%s", ws[i]);
-			wf_change_free(cs[i]);
 			free(ws[i]);
-			cs[i] = NULL;
 			ws[i] = NULL;
 			if (error == WF_ECONFLICT && run->keep_going) {
 				wf_cmd_fail(error);
@@ -906,6 +974,9 @@ done:
 	free(run.where);
 	for (i = 0; i < run.seen.cap; i++)
 		free((char *)run.seen.slots[i].key);
+	while (run.nspent > 0)
+		wf_change_free(run.spent[--run.nspent]);
+	free(run.spent);
 	wf_map_release(&run.seen);
 	free(run.hashes);
 	wf_change_trees_free(run.opts.trees);

@@ -2,6 +2,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -20,10 +21,23 @@
 struct chunk {
 	atomic_size_t live;
 	size_t used;			/* bytes handed out, header included */
+	size_t size;			/* CHUNK, or more for a big block */
+	struct chunk *next;		/* in the spare list */
 	alignas(max_align_t) char data[];
 };
 
 static _Thread_local struct chunk *cur;
+
+/*
+ * A few emptied chunks are kept for the next one needed: a stream of
+ * documents made on one thread and freed on another empties and needs
+ * a chunk every few hundred documents, and a fresh one costs the
+ * kernel 2 MiB of zeroed pages each time.
+ */
+#define SPARES 8
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chunk *spares;
+static int nspares;
 
 static size_t
 round_up(size_t n, size_t to)
@@ -34,22 +48,45 @@ round_up(size_t n, size_t to)
 static void
 unref(struct chunk *c)
 {
-	if (atomic_fetch_sub(&c->live, 1) == 1)
-		free(c);
+	if (atomic_fetch_sub(&c->live, 1) != 1)
+		return;
+	if (c->size == CHUNK) {
+		pthread_mutex_lock(&spare_lock);
+		if (nspares < SPARES) {
+			c->next = spares;
+			spares = c;
+			nspares++;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&spare_lock);
+	}
+	free(c);
 }
 
 static struct chunk *
 chunk_new(size_t size, size_t live)
 {
-	struct chunk *c = aligned_alloc(CHUNK, round_up(size, CHUNK));
+	struct chunk *c = NULL;
 
-	if (c) {
+	size = round_up(size, CHUNK);
+	if (size == CHUNK) {
+		pthread_mutex_lock(&spare_lock);
+		if ((c = spares)) {
+			spares = c->next;
+			nspares--;
+		}
+		pthread_mutex_unlock(&spare_lock);
+	}
+	if (!c && (c = aligned_alloc(CHUNK, size))) {
 #ifdef MADV_HUGEPAGE
 		/* One fault per chunk instead of 512, where THP allows. */
-		(void)madvise(c, round_up(size, CHUNK), MADV_HUGEPAGE);
+		(void)madvise(c, size, MADV_HUGEPAGE);
 #endif
+	}
+	if (c) {
 		atomic_init(&c->live, live);
 		c->used = offsetof(struct chunk, data);
+		c->size = size;
 	}
 	return c;
 }

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,7 +141,22 @@ base64_decode(unsigned char **out, size_t *outlen, const char *s, size_t len)
 		return -1;
 	if (!(buf = malloc(len / 4 * 3 + 1)))
 		return -2;
-	for (i = 0; i < len; i += 4) {
+	/* Every group but the last has no padding: one test for four. */
+	for (i = 0; i + 4 < len; i += 4) {
+		unsigned int a = (unsigned int)(signed char)b64val(s[i]);
+		unsigned int b = (unsigned int)(signed char)b64val(s[i + 1]);
+		unsigned int cc = (unsigned int)(signed char)b64val(s[i + 2]);
+		unsigned int d = (unsigned int)(signed char)b64val(s[i + 3]);
+		uint32_t v = a << 18 | b << 12 | cc << 6 | d;
+
+		if ((a | b | cc | d) & 0x80)
+			goto bad;
+		buf[n] = (unsigned char)(v >> 16);
+		buf[n + 1] = (unsigned char)(v >> 8);
+		buf[n + 2] = (unsigned char)v;
+		n += 3;
+	}
+	for (; i < len; i += 4) {
 		int a = b64val(s[i]), b = b64val(s[i + 1]);
 		int last = i + 4 == len;
 		int cc = s[i + 2] == '=' && last ? -2 : b64val(s[i + 2]);
@@ -904,13 +920,15 @@ cmp_str(const void *a, const void *b)
 }
 
 /*
- * The trees a stream's requests were checked against, by "base <oid>"
- * or "target <name>": each branch tip is read once per stream, not
+ * The trees a stream's requests were checked against, by base commit
+ * or target branch: each branch tip is read once per stream, not
  * once per request (four system calls each), and the whole stream is
  * checked against one snapshot.
  */
 struct tree_memo {
-	char *key;
+	int is_base;
+	git_oid base;		/* with is_base */
+	char *target;		/* without */
 	git_tree *tree;		/* NULL: a new branch */
 	char name[128];
 };
@@ -938,7 +956,7 @@ wf_change_trees_free(struct wf_change_trees *t)
 	if (!t)
 		return;
 	for (i = 0; i < t->n; i++) {
-		free(t->m[i].key);
+		free(t->m[i].target);
 		git_tree_free(t->m[i].tree);
 	}
 	free(t->m);
@@ -991,7 +1009,6 @@ pick_tree(struct ctx *c, const git_oid *base, const char *target)
 {
 	struct wf_change_trees *t = c->o.trees;
 	struct tree_memo *m;
-	char key[1100];
 	size_t i;
 	int error;
 
@@ -999,25 +1016,34 @@ pick_tree(struct ctx *c, const git_oid *base, const char *target)
 		return 0;
 	if (!t || t->repo != c->repo)
 		return read_tree(c, base, target);
-	if (base)
-		snprintf(key, sizeof(key), "base %s", git_oid_tostr_s(base));
-	else
-		snprintf(key, sizeof(key), "target %s", target);
-	for (i = t->n; i-- > 0;)
-		if (strcmp(t->m[i].key, key) == 0) {
-			c->tree = t->m[i].tree;
+	for (i = t->n; i-- > 0;) {
+		m = &t->m[i];
+		if (base ? m->is_base && git_oid_equal(&m->base, base) :
+		    !m->is_base && strcmp(m->target, target) == 0) {
+			c->tree = m->tree;
 			c->tree_borrowed = 1;
-			memcpy(c->tree_name, t->m[i].name, sizeof(c->tree_name));
+			memcpy(c->tree_name, m->name, sizeof(c->tree_name));
 			return 0;
 		}
+	}
 	if ((error = read_tree(c, base, target)) < 0)
 		return error;
-	if (!(m = realloc(t->m, (t->n + 1) * sizeof(*m))))
+	if (!(m = realloc(t->m, (t->n + 1) * sizeof(*m)))) {
+		git_tree_free(c->tree);
+		c->tree = NULL;
 		return wf_error_oom();
+	}
 	t->m = m;
 	m = &t->m[t->n];
-	if (!(m->key = strdup(key)))
+	memset(m, 0, sizeof(*m));
+	if (base) {
+		m->is_base = 1;
+		m->base = *base;
+	} else if (!(m->target = strdup(target))) {
+		git_tree_free(c->tree);
+		c->tree = NULL;
 		return wf_error_oom();
+	}
 	m->tree = c->tree;
 	memcpy(m->name, c->tree_name, sizeof(m->name));
 	t->n++;
@@ -1282,6 +1308,7 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	/* Kept for the queue; the dump's buffer is larger than its text. */
 	if (!(ch->text = realloc(dump, dump_len + 1)))
 		goto oom;
+	ch->text_len = dump_len;
 	dump = NULL;
 	/* The strings the fields point to, in one block. */
 	{
@@ -1326,6 +1353,8 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 			}
 		free(ps);
 	}
+	if ((error = wf_json_dump(&ch->paths_text, NULL, ch->paths, 0)) < 0)
+		goto out;
 	*out = ch;
 	ch = NULL;
 	error = 0;
@@ -1406,6 +1435,7 @@ wf_change_free(struct wf_change *c)
 	if (!c)
 		return;
 	json_decref(c->paths);
+	free(c->paths_text);
 	free(c->strings);
 	free(c->text);
 	free(c->depends_on);
@@ -1644,6 +1674,9 @@ wf_change_from_canonical(struct wf_change **out, const char *text,
 		error = wf_error_oom();
 		goto out;
 	}
+	ch->text_len = strlen(text);
+	if ((error = wf_json_dump(&ch->paths_text, NULL, ch->paths, 0)) < 0)
+		goto out;
 	ch->kind = strcmp(kind, "patch") == 0 ? WF_CHANGE_PATCH :
 	    strcmp(kind, "commits") == 0 ? WF_CHANGE_COMMITS : WF_CHANGE_FILES;
 	ch->priority = json_integer_value(json_object_get(canon, "priority"));

@@ -74,7 +74,9 @@ struct wf_change {
 	size_t ndepends;
 	char *text;		/* the canonical form: the normalised request,
 				   compact, keys sorted (owned) */
+	size_t text_len;	/* its length */
 	json_t *paths;		/* sorted paths it touches (owned) */
+	char *paths_text;	/* the same as compact JSON (owned) */
 	git_oid hash;		/* blob id of the canonical form */
 	char *strings;		/* what id, target, depends_on point to */
 };

@@ -18,11 +18,17 @@ int
 wf_hash_buf(git_oid *out, const void *buf, size_t len)
 {
 	struct wf_sha1 c;
-	char head[32];
-	int n = snprintf(head, sizeof(head), "blob %zu", len);
+	char head[32], *p = head + sizeof(head);
+	size_t n = len;
 
+	/* "blob <len>\0", the digits written from the end. */
+	*--p = '\0';
+	do
+		*--p = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	memcpy(p -= 5, "blob ", 5);
 	wf_sha1_init(&c);
-	wf_sha1_update(&c, head, (size_t)n + 1);
+	wf_sha1_update(&c, p, (size_t)(head + sizeof(head) - p));
 	wf_sha1_update(&c, buf, len);
 	wf_sha1_final(out->id, &c);
 	return 0;

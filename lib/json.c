@@ -282,35 +282,39 @@ plain_run(const unsigned char *s, size_t n, int high)
 }
 
 /*
- * How many bytes of s[0..n) come before the first that is one of the
- * `k` (1 to 5) bytes in `set`.
+ * How many bytes of s[0..n) come before the first '"' or '\\' (`k` 2)
+ * or, with `k` 5, the first of '"', '{', '}', '[' and ']'.
  */
 static size_t
-find_any(const char *s, size_t n, const char *set, int k)
+find_any(const char *s, size_t n, int k)
 {
 	size_t i = 0;
-	int j;
 
 #ifdef __SSE2__
-	__m128i want[5];
+	const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
+	    lb = _mm_set1_epi8('{'), rb = _mm_set1_epi8('}'),
+	    ls = _mm_set1_epi8('['), rs = _mm_set1_epi8(']');
 
-	for (j = 0; j < k; j++)
-		want[j] = _mm_set1_epi8(set[j]);
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-		__m128i m = _mm_cmpeq_epi8(v, want[0]);
+		__m128i m = _mm_cmpeq_epi8(v, q);
 		unsigned int bits;
 
-		for (j = 1; j < k; j++)
-			m = _mm_or_si128(m, _mm_cmpeq_epi8(v, want[j]));
+		if (k == 2)
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(v, bs));
+		else
+			m = _mm_or_si128(_mm_or_si128(m,
+			    _mm_or_si128(_mm_cmpeq_epi8(v, lb),
+			    _mm_cmpeq_epi8(v, rb))), _mm_or_si128(
+			    _mm_cmpeq_epi8(v, ls), _mm_cmpeq_epi8(v, rs)));
 		if ((bits = (unsigned int)_mm_movemask_epi8(m)))
 			return i + (size_t)__builtin_ctz(bits);
 	}
 #endif
 	for (; i < n; i++)
-		for (j = 0; j < k; j++)
-			if (s[i] == set[j])
-				return i;
+		if (s[i] == '"' || (k == 2 ? s[i] == '\\' : (s[i] == '{' ||
+		    s[i] == '}' || s[i] == '[' || s[i] == ']')))
+			return i;
 	return n;
 }
 
@@ -321,15 +325,21 @@ count_chars(const char *s, size_t n)
 	size_t i = 0, count = 0;
 
 #ifdef __SSE2__
-	const __m128i cont = _mm_set1_epi8((char)0xbf);
+	const __m128i cont = _mm_set1_epi8((char)0xbf), one = _mm_set1_epi8(1);
+	__m128i sum = _mm_setzero_si128();
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
 
-		/* As signed bytes, 0x80-0xbf are the ones <= (char)0xbf. */
-		count += (size_t)__builtin_popcount((unsigned int)
-		    _mm_movemask_epi8(_mm_cmpgt_epi8(v, cont)));
+		/*
+		 * As signed bytes, 0x80-0xbf are the ones <= (char)0xbf;
+		 * the others, as ones, summed by the SAD instruction.
+		 */
+		sum = _mm_add_epi64(sum, _mm_sad_epu8(_mm_and_si128(
+		    _mm_cmpgt_epi8(v, cont), one), _mm_setzero_si128()));
 	}
+	count = (size_t)_mm_cvtsi128_si64(sum) +
+	    (size_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
 #endif
 	for (; i < n; i++)
 		count += ((unsigned char)s[i] & 0xc0) != 0x80;
@@ -809,7 +819,7 @@ scan_complete(struct wf_json_reader *r)
 				p++;
 				continue;
 			}
-			p += find_any(p, (size_t)(end - p), "\"\\", 2);
+			p += find_any(p, (size_t)(end - p), 2);
 			if (p == end)
 				break;
 			if (*p++ == '\\')
@@ -818,7 +828,7 @@ scan_complete(struct wf_json_reader *r)
 				r->in_string = 0;
 			continue;
 		}
-		p += find_any(p, (size_t)(end - p), "\"{}[]", 5);
+		p += find_any(p, (size_t)(end - p), 5);
 		if (p == end)
 			break;
 		c = *p++;
@@ -1009,6 +1019,10 @@ wf_json_reader_next(struct wf_json_doc *doc, struct wf_json_reader *r)
 		if (at > 0 && at == r->end - r->start && r->eof)
 			;
 		else if (at > 0)
+			at--;
+		/* To the first byte of the character it is in. */
+		while (at > 0 && at < r->end - r->start &&
+		    ((unsigned char)r->buf[r->start + at] & 0xc0) == 0x80)
 			at--;
 		advance(&line, &col, r->buf + r->start, at);
 		wf_error_set(WF_EINPUT, "%s:%lu:%lu: %s", r->name, line, col,

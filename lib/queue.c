@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1068,7 +1069,8 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 	oid_hex(hex, &c->hash);
 	if (b->tombs && (error = find_id(&st, q, c->id, S_TOMB)) != 0)
 		return error < 0 ? error : enqueue_existing(a, q, st, c, hex);
-	if ((error = wf_json_dump(&paths, NULL, c->paths, 0)) < 0 ||
+	if ((!c->paths_text &&
+	    (error = wf_json_dump(&paths, NULL, c->paths, 0)) < 0) ||
 	    (error = get_stmt(&st, q, S_INSERT)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
@@ -1076,8 +1078,10 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 	sqlite3_bind_text(st, 3, wf_change_kind_name(c->kind), -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, c->text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, paths, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, c->text, c->text_len > 0 &&
+	    c->text_len <= INT_MAX ? (int)c->text_len : -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, c->paths_text ? c->paths_text : paths, -1,
+	    SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, c->priority);
 	sqlite3_bind_int(st, 8, q->opts.max_attempts);
 	sqlite3_bind_int64(st, 9, b->now);

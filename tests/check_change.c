@@ -700,6 +700,45 @@ START_TEST(stream_sees_one_snapshot)
 }
 END_TEST
 
+/* Strict base64, in every position of a long input. */
+START_TEST(base64_strict)
+{
+	static const struct {
+		const char *in, *out;	/* out NULL: refused */
+	} v[] = {
+		{ "", "" },
+		{ "aGk=", "hi" },
+		{ "aGVsbG8gd29ybGQ=", "hello world" },
+		{ "aGVsbG8gd29ybGQh", "hello world!" },
+		{ "aGVsbG8gd29ybA==", "hello worl" },
+		{ "a*VsbG8gd29ybGQ=", NULL },	/* bad digit, first group */
+		{ "aGVsbG8gd2-ybGQ=", NULL },	/* bad digit, a middle one */
+		{ "aGk=aGk=", NULL },		/* padding before the end */
+		{ "aGl=", NULL },		/* padding bits not zero */
+		{ "aGVsbG8gd29ybB==", NULL },
+		{ "aGVsbG8", NULL },		/* not a multiple of 4 */
+		{ "aGVs\nbG8=", NULL },
+		{ "====", NULL },
+		{ "a===", NULL },
+	};
+	size_t i, len;
+
+	for (i = 0; i < sizeof(v) / sizeof(*v); i++) {
+		unsigned char *out = NULL;
+		int rc = wf_change_unbase64(&out, &len, v[i].in);
+
+		if (!v[i].out) {
+			ck_assert_msg(rc == WF_EINPUT, "'%s' accepted", v[i].in);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "'%s' refused", v[i].in);
+		ck_assert_uint_eq(len, strlen(v[i].out));
+		ck_assert(memcmp(out, v[i].out, len) == 0);
+		free(out);
+	}
+}
+END_TEST
+
 Suite *
 change_suite(void)
 {
@@ -711,6 +750,7 @@ change_suite(void)
 	tcase_add_test(tc, canonical_hash_ignores_order);
 	tcase_add_test(tc, canonical_text_is_canonical);
 	tcase_add_test(tc, stream_sees_one_snapshot);
+	tcase_add_test(tc, base64_strict);
 	tcase_add_test(tc, adversarial_paths);
 	tcase_add_test(tc, adversarial_contents);
 	tcase_add_test(tc, patch_forms);

@@ -44,6 +44,32 @@ START_TEST(stream_of_values)
 }
 END_TEST
 
+/* Columns count characters, not bytes, however long the line. */
+START_TEST(columns_count_characters)
+{
+	char text[512];
+	struct wf_json_reader *r;
+	struct wf_json_doc d;
+	size_t i, n;
+
+	n = (size_t)snprintf(text, sizeof(text), "{\"k\":\"");
+	for (i = 0; i < 30; i++)	/* é: two bytes, one character */
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "\xc3\xa9");
+	snprintf(text + n, sizeof(text) - n, "\"} {\"x\":1}\n\xc3\xa9 \n");
+	r = test_reader(text);
+	ck_assert_int_eq(wf_json_reader_next(&d, r), 1);
+	json_decref(d.value);
+	ck_assert_int_eq(wf_json_reader_next(&d, r), 1);
+	ck_assert_uint_eq(d.line, 1);
+	ck_assert_uint_eq(d.col, 40);
+	json_decref(d.value);
+	/* The stray é: an error at line 2, column 1. */
+	ck_assert_int_eq(wf_json_reader_next(&d, r), WF_EINPUT);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), ":2:1:"));
+	test_reader_free(r);
+}
+END_TEST
+
 START_TEST(empty_input)
 {
 	struct wf_json_reader *r = test_reader("  \n\t ");
@@ -402,6 +428,7 @@ json_suite(void)
 	tc = tcase_create("reader");
 	tcase_add_test(tc, stream_of_values);
 	tcase_add_test(tc, empty_input);
+	tcase_add_test(tc, columns_count_characters);
 	tcase_add_test(tc, truncated_input);
 	tcase_add_test(tc, malformed_names_place);
 	tcase_add_test(tc, scalars_need_separator);
