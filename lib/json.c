@@ -1569,6 +1569,21 @@ emit(struct wf_json_buf *b, const json_t *v, unsigned int flags)
 	}
 }
 
+/*
+ * Give back what the text does not use when that is much: a buffer
+ * starts at 4 KiB, and a caller may keep many short texts.
+ */
+static void
+shrink(struct wf_json_buf *b)
+{
+	char *s;
+
+	if (b->cap - b->len > 256 && (s = realloc(b->s, b->len + 1))) {
+		b->s = s;
+		b->cap = b->len + 1;
+	}
+}
+
 int
 wf_json_dump(char **out, size_t *len, const json_t *v, unsigned int flags)
 {
@@ -1585,6 +1600,7 @@ wf_json_dump(char **out, size_t *len, const json_t *v, unsigned int flags)
 		    "no JSON value to write");
 	}
 	b.s[b.len] = '\0';
+	shrink(&b);
 	*out = b.s;
 	if (len)
 		*len = b.len;
@@ -1627,6 +1643,7 @@ wf_json_buf_finish(char **out, size_t *len, struct wf_json_buf *b)
 		return wf_error_oom();
 	}
 	b->s[b->len] = '\0';
+	shrink(b);
 	*out = b->s;
 	if (len)
 		*len = b->len;
