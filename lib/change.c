@@ -1086,6 +1086,32 @@ check_oid_field(struct ctx *c, git_oid *out, const char *s, const char *key)
 	return error;
 }
 
+/* id, target and depends_on of ch, copied into one block it owns. */
+static int
+set_strings(struct wf_change *ch, const char *id, const char *target,
+    const char *const *deps, size_t ndeps)
+{
+	size_t size = strlen(id) + strlen(target) + 2, i;
+	char *p;
+
+	for (i = 0; i < ndeps; i++)
+		size += strlen(deps[i]) + 1;
+	if (!(ch->strings = malloc(size)) ||
+	    !(ch->depends_on = calloc(ndeps + 1, sizeof(*ch->depends_on))))
+		return -1;
+	p = ch->strings;
+	ch->id = p;
+	p = stpcpy(p, id) + 1;
+	ch->target = p;
+	p = stpcpy(p, target) + 1;
+	for (i = 0; i < ndeps; i++) {
+		ch->depends_on[i] = p;
+		p = stpcpy(p, deps[i]) + 1;
+	}
+	ch->ndepends = ndeps;
+	return 0;
+}
+
 /* The next key of a canonical object, after '{' or ','. */
 static void
 canon_key(struct wf_json_buf *b, const char *key)
@@ -1310,28 +1336,8 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 		goto oom;
 	ch->text_len = dump_len;
 	dump = NULL;
-	/* The strings the fields point to, in one block. */
-	{
-		size_t size = strlen(id) + strlen(target) + 2;
-		char *p;
-
-		for (i = 0; i < ndeps; i++)
-			size += strlen(deps[i]) + 1;
-		if (!(ch->strings = malloc(size)) ||
-		    !(ch->depends_on = calloc(ndeps + 1,
-		    sizeof(*ch->depends_on))))
-			goto oom;
-		p = ch->strings;
-		ch->id = p;
-		p = stpcpy(p, id) + 1;
-		ch->target = p;
-		p = stpcpy(p, target) + 1;
-		for (i = 0; i < ndeps; i++) {
-			ch->depends_on[i] = p;
-			p = stpcpy(p, deps[i]) + 1;
-		}
-		ch->ndepends = ndeps;
-	}
+	if (set_strings(ch, id, target, deps, ndeps) < 0)
+		goto oom;
 	ch->priority = priority;
 	if (!(ch->paths = json_array()))
 		goto oom;
@@ -1681,33 +1687,20 @@ wf_change_from_canonical(struct wf_change **out, const char *text,
 	    strcmp(kind, "commits") == 0 ? WF_CHANGE_COMMITS : WF_CHANGE_FILES;
 	ch->priority = json_integer_value(json_object_get(canon, "priority"));
 	v = json_object_get(canon, "depends_on");
-	ch->ndepends = json_array_size(v);
 	{
-		const char *id = json_string_value(json_object_get(canon, "id"));
-		const char *target = json_string_value(json_object_get(canon,
-		    "target"));
-		size_t size = strlen(id) + strlen(target) + 2;
-		char *p;
+		size_t n = json_array_size(v);
+		const char **deps = calloc(n + 1, sizeof(*deps));
 
-		for (i = 0; i < ch->ndepends; i++)
-			size += strlen(json_string_value(json_array_get(v,
-			    i))) + 1;
-		if (!(ch->strings = malloc(size)) ||
-		    !(ch->depends_on = calloc(ch->ndepends + 1,
-		    sizeof(*ch->depends_on)))) {
+		for (i = 0; deps && i < n; i++)
+			deps[i] = json_string_value(json_array_get(v, i));
+		if (!deps || set_strings(ch, json_string_value(json_object_get(
+		    canon, "id")), json_string_value(json_object_get(canon,
+		    "target")), deps, n) < 0) {
+			free(deps);
 			error = wf_error_oom();
 			goto out;
 		}
-		p = ch->strings;
-		ch->id = p;
-		p = stpcpy(p, id) + 1;
-		ch->target = p;
-		p = stpcpy(p, target) + 1;
-		for (i = 0; i < ch->ndepends; i++) {
-			ch->depends_on[i] = p;
-			p = stpcpy(p, json_string_value(json_array_get(v,
-			    i))) + 1;
-		}
+		free(deps);
 	}
 	ch->hash = *hash;
 	*out = ch;

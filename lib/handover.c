@@ -9,24 +9,11 @@
 
 #include "error.h"
 #include "handover.h"
+#include "hash.h"
 #include "json.h"
 
 /* Bytes of /proc/<pid>/stat we look at: the start time is well within. */
 #define STAT_MAX 4096
-
-/* The hex form of an id, without libgit2. */
-static void
-oid_hex(char *out, const git_oid *id)
-{
-	static const char hexd[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < GIT_OID_RAWSZ; i++) {
-		out[2 * i] = hexd[id->id[i] >> 4];
-		out[2 * i + 1] = hexd[id->id[i] & 0xf];
-	}
-	out[GIT_OID_HEXSZ] = '\0';
-}
 
 static int
 hexval(int c)
@@ -196,9 +183,9 @@ wf_handover_add(json_t **doc, const struct wf_push_update *u,
 
 	if (!*doc && !(*doc = json_pack("{s:[]}", "updates")))
 		return wf_error_oom();
-	oid_hex(old, &u->old_id);
-	oid_hex(new, &u->new_id);
-	oid_hex(hash, &c->hash);
+	wf_hash_hex(old, &u->old_id);
+	wf_hash_hex(new, &u->new_id);
+	wf_hash_hex(hash, &c->hash);
 	if (!(line = malloc(2 * GIT_OID_HEXSZ + strlen(u->ref) + 3))) {
 		error = wf_error_oom();
 		goto out;

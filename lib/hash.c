@@ -47,8 +47,17 @@ wf_hash_json(git_oid *out, const json_t *v)
 	return error;
 }
 
+/* As git_oid_tostr() writes it, without libgit2 (wf-post-receive). */
 char *
 wf_hash_hex(char *out, const git_oid *id)
 {
-	return git_oid_tostr(out, GIT_OID_HEXSZ + 1, id);
+	static const char hexd[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < GIT_OID_RAWSZ; i++) {
+		out[2 * i] = hexd[id->id[i] >> 4];
+		out[2 * i + 1] = hexd[id->id[i] & 0xf];
+	}
+	out[GIT_OID_HEXSZ] = '\0';
+	return out;
 }

@@ -1033,24 +1033,6 @@ find_id(sqlite3_stmt **out, struct wf_queue *q, const char *id,
 }
 
 /*
- * The hex form of an id, as git_oid_tostr() writes it; here so that
- * enqueueing needs nothing of libgit2 (the post-receive hook does not
- * load it).
- */
-static void
-oid_hex(char *out, const git_oid *id)
-{
-	static const char hexd[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < GIT_OID_RAWSZ; i++) {
-		out[2 * i] = hexd[id->id[i] >> 4];
-		out[2 * i + 1] = hexd[id->id[i] & 0xf];
-	}
-	out[GIT_OID_HEXSZ] = '\0';
-}
-
-/*
  * Enqueue one change inside the batch's transaction, filling in `a`.
  * The insert comes first and does nothing when the id is taken, so a
  * new id (the usual case) costs one index probe, not two.
@@ -1066,7 +1048,7 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 	size_t i;
 	int error;
 
-	oid_hex(hex, &c->hash);
+	wf_hash_hex(hex, &c->hash);
 	if (b->tombs && (error = find_id(&st, q, c->id, S_TOMB)) != 0)
 		return error < 0 ? error : enqueue_existing(a, q, st, c, hex);
 	if ((!c->paths_text &&
