@@ -123,6 +123,19 @@ test_must_fail() {
 }
 
 # test_grep pattern file: file has a line matching the ERE.
+# wait_for CMD...: run CMD every 0.1 s until it succeeds, for 15 s at most.
+wait_for() {
+	n=0
+	until "$@"; do
+		n=$((n + 1))
+		if [ $n -ge 150 ]; then
+			echo "wait_for: '$*' still fails after 15 s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 test_grep() {
 	if ! grep -E -e "$1" "$2" >/dev/null; then
 		echo "test_grep: no line matches '$1' in $2:" >&2

@@ -7,18 +7,6 @@
 
 . "$(dirname "$0")/lib.sh"
 
-wait_for() {
-	n=0
-	until "$@"; do
-		n=$((n + 1))
-		if [ $n -ge 150 ]; then
-			echo "wait_for: '$*' still fails after 15 s" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
 runner_idle() {
 	flock -n srv.git/wf/land.lock true
 }

@@ -4,19 +4,6 @@
 
 . "$(dirname "$0")/lib.sh"
 
-# wait_for CMD...: run CMD every 0.1 s until it succeeds, for 15 s at most.
-wait_for() {
-	n=0
-	until "$@"; do
-		n=$((n + 1))
-		if [ $n -ge 150 ]; then
-			echo "wait_for: '$*' still fails after 15 s" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
 # main_has FILE PATTERN: main's FILE on the server matches PATTERN.
 main_has() {
 	git -C srv.git show "main:$1" 2>/dev/null | grep -q -e "$2"
