@@ -180,7 +180,7 @@ START_TEST(test_timeout_kills_the_group)
 	o.grace_ms = 300;
 	t0 = now_ms();
 	ck_assert_int_eq(wf_checks_run(&res, repo, hang, &base, &head, &o), 0);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(now_ms() - t0, 15000);	/* not the 30 s */
 	r = nth(res, 0);
 	ck_assert(json_is_false(json_object_get(res, "ok")));
 	ck_assert(json_is_true(json_object_get(r, "timed_out")));
@@ -191,7 +191,7 @@ START_TEST(test_timeout_kills_the_group)
 	t0 = now_ms();
 	ck_assert_int_eq(wf_checks_run(&res, repo, stubborn, &base, &head, &o),
 	    0);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(now_ms() - t0, 15000);	/* not the 30 s */
 	r = nth(res, 0);
 	ck_assert(json_is_true(json_object_get(r, "timed_out")));
 	ck_assert_int_eq(json_integer_value(json_object_get(r, "signal")), 9);
@@ -200,7 +200,7 @@ START_TEST(test_timeout_kills_the_group)
 	o.timeout_ms = 20000;
 	t0 = now_ms();
 	ck_assert_int_eq(wf_checks_run(&res, repo, leaves, &base, &head, &o), 0);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(now_ms() - t0, 15000);	/* not the 30 s */
 	ck_assert(json_is_true(json_object_get(res, "ok")));
 	ck_assert_str_eq(str(nth(res, 0), "output"), "left\n");
 	json_decref(res);
@@ -275,7 +275,7 @@ START_TEST(test_tick_stops)
 	ck_assert_int_eq(wf_checks_run(&res, repo, hang, &base, &head, &o),
 	    WF_EBUSY);
 	ck_assert_ptr_null(res);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(now_ms() - t0, 15000);	/* not the 30 s */
 }
 END_TEST
 
