@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "cache.h"
 #include "db.h"
 #include "error.h"
+#include "str.h"
 #include "path.h"
 #include "git.h"
 #include "hash.h"
@@ -26,27 +26,6 @@ struct wf_cache {
 	char *path;
 	int explain;
 };
-
-static char *
-xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(s = malloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
 
 int
 wf_cache_default_path(char **out, git_repository *repo)
@@ -164,7 +143,7 @@ input_id(git_oid *out, struct wf_sandbox *sb,
 		if (files[i].change == WF_SANDBOX_UNCHANGED)
 			continue;
 		if (!changed) {
-			if (!(buf = xprintf("base %s\n", hex)))
+			if (!(buf = wf_str_printf("base %s\n", hex)))
 				return wf_error_oom();
 			len = cap = strlen(buf);
 			changed = 1;

@@ -1,11 +1,11 @@
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "change.h"
 #include "error.h"
+#include "str.h"
 #include "execution.h"
 #include "hash.h"
 #include "map.h"
@@ -68,27 +68,6 @@ struct exec {
 	int64_t deadline;		/* 0: none */
 	json_t *done;			/* executed in an earlier, killed run */
 };
-
-static char *
-xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(s = malloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
 
 static int
 set_new(json_t *o, const char *key, json_t *v)
@@ -411,10 +390,10 @@ resolve_repo(struct exec *e)
 		goto out;
 	}
 	if (e->o.log_dir) {
-		e->log_root = xprintf("%s/%s", e->o.log_dir, e->plan_id);
+		e->log_root = wf_str_printf("%s/%s", e->o.log_dir, e->plan_id);
 	} else {
 		dir = git_repository_commondir(e->repo);
-		e->log_root = xprintf("%s%swf/logs/%s", dir,
+		e->log_root = wf_str_printf("%s%swf/logs/%s", dir,
 		    dir[strlen(dir) - 1] == '/' ? "" : "/", e->plan_id);
 	}
 	if (!e->log_root)
@@ -437,7 +416,7 @@ final_path(const struct pwf *p, const char *path)
 		if (strcmp(path, p->dls[i].local) == 0)
 			return strdup(p->dls[i].final);
 		if (strncmp(path, p->dls[i].local, len) == 0 && path[len] == '/')
-			return xprintf("%s%s", p->dls[i].final, path + len);
+			return wf_str_printf("%s%s", p->dls[i].final, path + len);
 	}
 	return NULL;
 }
@@ -540,10 +519,10 @@ collect(struct exec *e, struct pwf *p)
 		goto out;
 	if (json_array_size(arr) == 0)
 		goto done;
-	if (!(id = xprintf("%s/%s", e->plan_id, p->w->name)) ||
+	if (!(id = wf_str_printf("%s/%s", e->plan_id, p->w->name)) ||
 	    !(msg = strcmp(e->number, "none") ?
-	    xprintf("%s: deliverables for #%s\n\nPlan %s.\n", p->w->name,
-	    e->number, e->plan_id) : xprintf("%s: deliverables\n\nPlan %s.\n",
+	    wf_str_printf("%s: deliverables for #%s\n\nPlan %s.\n", p->w->name,
+	    e->number, e->plan_id) : wf_str_printf("%s: deliverables\n\nPlan %s.\n",
 	    p->w->name, e->plan_id)) ||
 	    !(req = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:{s:s, s:s}}",
 	    "id", id, "target", e->target, "kind", "files", "base",
@@ -571,7 +550,7 @@ collect(struct exec *e, struct pwf *p)
 			error = wf_error_oom();
 			goto out;
 		}
-		if (!(dep = xprintf("%s/%s", e->plan_id, p->w->depends_on[i])) ||
+		if (!(dep = wf_str_printf("%s/%s", e->plan_id, p->w->depends_on[i])) ||
 		    json_array_append_new(json_object_get(req, "depends_on"),
 		    json_string(dep)) < 0) {
 			free(dep);
@@ -631,7 +610,7 @@ start(struct exec *e, struct pwf *p, struct wf_run *run)
 	    (error = wf_sandbox_setenv(p->sb, "WF_ISSUE_NUMBER",
 	    e->env_number)) < 0)
 		return error;
-	if (!(p->log_dir = xprintf("%s/%s", e->log_root, p->w->name)))
+	if (!(p->log_dir = wf_str_printf("%s/%s", e->log_root, p->w->name)))
 		return wf_error_oom();
 	memset(&p->job, 0, sizeof(p->job));
 	p->job.workflow = p->w;
@@ -992,7 +971,7 @@ wf_execution_run(json_t **out, git_repository *repo,
 	if ((error = resolve_repo(&e)) < 0)
 		goto out;
 	if (e.o.state) {
-		char *key = xprintf("base %s target %s collect %s", e.base_hex,
+		char *key = wf_str_printf("base %s target %s collect %s", e.base_hex,
 		    e.target, e.o.collect == WF_EXECUTION_COLLECT_ALL ? "all" :
 		    "deliverables");
 

@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "error.h"
+#include "str.h"
 #include "run.h"
 
 #define DEF_TAIL 4096
@@ -114,27 +115,6 @@ rng_next(struct wf_run *run)
 	x ^= x >> 27;
 	run->rng = x;
 	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static char *
-xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xstrdup_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !(s = malloc((size_t)n + 1)))
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
 }
 
 static int
@@ -533,7 +513,7 @@ step_fail(struct job *j, struct step_state *s, int64_t now, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	free(s->error);
-	s->error = xstrdup_printf("step '%s' %s", s->step->id, msg);
+	s->error = wf_str_printf("step '%s' %s", s->step->id, msg);
 	step_done(j, s, R_FAILED, now);
 }
 
@@ -804,12 +784,12 @@ step_environ(const struct job *j, const struct step_state *s)
 			goto oom;
 	}
 	json_object_foreach(env, key, v)
-		if (!(e[k++] = xstrdup_printf("%s=%s", key,
+		if (!(e[k++] = wf_str_printf("%s=%s", key,
 		    json_string_value(v))))
 			goto oom;
 	snprintf(attempt, sizeof(attempt), "%d", s->attempts);
-	if (!(e[k++] = xstrdup_printf("WF_STEP=%s", s->step->id)) ||
-	    !(e[k++] = xstrdup_printf("WF_ATTEMPT=%s", attempt)))
+	if (!(e[k++] = wf_str_printf("WF_STEP=%s", s->step->id)) ||
+	    !(e[k++] = wf_str_printf("WF_ATTEMPT=%s", attempt)))
 		goto oom;
 	return e;
 oom:
@@ -884,7 +864,7 @@ spawn(struct wf_run *run, struct job *j, struct step_state *s, int64_t now)
 	if (!s->started)
 		s->started = now;
 	if (j->spec.log_dir && s->log_fd < 0) {
-		if (!s->log_path && !(s->log_path = xstrdup_printf("%s/%s.log",
+		if (!s->log_path && !(s->log_path = wf_str_printf("%s/%s.log",
 		    j->spec.log_dir, s->step->id))) {
 			step_fail(j, s, now, "could not start: out of memory");
 			return 0;
