@@ -21,6 +21,7 @@
 #include "hash.h"
 #include "map.h"
 #include "queue.h"
+#include "str.h"
 
 static const char usage[] =
 "usage: wf-enqueue [--db PATH] [-C DIR] [--keep-going] [--dry-run]\n"
@@ -363,6 +364,46 @@ resolve(char *out, git_repository *repo, const char *spec, size_t len)
 	return 0;
 }
 
+/*
+ * git's A..B is what B reaches and A does not: when A is not an
+ * ancestor of B, the range starts where they meet.
+ */
+static int
+range_base(char *base, git_repository *repo, const char *head,
+    const char *spec)
+{
+	git_oid a, b, mb;
+
+	if (git_oid_fromstr(&a, base) < 0 || git_oid_fromstr(&b, head) < 0)
+		return wf_error_set(WF_EINPUT, "--commits: bad object id");
+	if (git_oid_equal(&a, &b) || git_graph_descendant_of(repo, &b, &a) == 1)
+		return 0;
+	if (git_merge_base(&mb, repo, &a, &b) < 0) {
+		git_error_clear();
+		return wf_error_set(WF_EINPUT, "--commits: '%s': the two "
+		    "commits have no common history", spec);
+	}
+	git_oid_tostr(base, GIT_OID_HEXSZ + 1, &mb);
+	return 0;
+}
+
+/* Bytes as text when they are UTF-8, else as `key`_base64. */
+static int
+set_bytes(json_t *v, const char *key, const char *data, size_t len)
+{
+	char b64key[64], *enc;
+	int error;
+
+	if (wf_str_utf8_valid(data, len))
+		return json_object_set_new(v, key, json_stringn(data, len));
+	snprintf(b64key, sizeof(b64key), "%s_base64", key);
+	if (!(enc = wf_change_base64(data, len)))
+		return -1;
+	error = json_object_set_new(v, b64key, json_string(enc));
+	free(enc);
+	return error;
+}
+
 /* Build the request the options describe, as JSON. */
 static int
 build_single(json_t **out, const struct single *s, git_repository *repo,
@@ -381,11 +422,8 @@ build_single(json_t **out, const struct single *s, git_repository *repo,
 		if ((error = slurp(&text, &len, s->patch)) < 0)
 			goto out;
 		if (json_object_set_new(v, "kind", json_string("patch")) < 0 ||
-		    json_object_set_new(v, "patch", json_stringn(text, len)) < 0) {
-			error = wf_error_set(WF_EINPUT, "%s: the patch is not "
-			    "valid UTF-8 text", *name);
-			goto out;
-		}
+		    (error = set_bytes(v, "patch", text, len)) < 0)
+			goto oom;
 	} else if (s->tar) {
 		*name = strcmp(s->tar, "-") == 0 ? "<stdin>" : s->tar;
 		if (strcmp(s->tar, "-") == 0)
@@ -408,9 +446,10 @@ build_single(json_t **out, const struct single *s, git_repository *repo,
 		char base[GIT_OID_HEXSZ + 1], head[GIT_OID_HEXSZ + 1];
 
 		*name = "--commits";
-		if (!dots || dots == s->commits || !dots[2] || dots[2] == '.') {
+		if (!dots || dots[2] == '.' || (dots == s->commits &&
+		    !dots[2])) {
 			error = wf_error_set(WF_EINPUT, "--commits: expected "
-			    "BASE..HEAD, got '%s'", s->commits);
+			    "A..B, got '%s'", s->commits);
 			goto out;
 		}
 		if (!repo) {
@@ -418,10 +457,13 @@ build_single(json_t **out, const struct single *s, git_repository *repo,
 			    "repository");
 			goto out;
 		}
-		if ((error = resolve(base, repo, s->commits,
+		/* As git: A.. is A..HEAD, ..B is HEAD..B. */
+		if ((error = dots == s->commits ? resolve(base, repo, "HEAD", 4) :
+		    resolve(base, repo, s->commits,
 		    (size_t)(dots - s->commits))) < 0 ||
-		    (error = resolve(head, repo, dots + 2,
-		    strlen(dots + 2))) < 0)
+		    (error = dots[2] ? resolve(head, repo, dots + 2,
+		    strlen(dots + 2)) : resolve(head, repo, "HEAD", 4)) < 0 ||
+		    (error = range_base(base, repo, head, s->commits)) < 0)
 			goto out;
 		if (json_object_set_new(v, "kind", json_string("commits")) < 0 ||
 		    json_object_set_new(v, "base", json_string(base)) < 0 ||
@@ -432,11 +474,9 @@ build_single(json_t **out, const struct single *s, git_repository *repo,
 	}
 	if (s->base && json_object_set_new(v, "base", json_string(s->base)) < 0)
 		goto oom;
-	if (s->message && json_object_set_new(v, "message",
-	    json_string(s->message)) < 0) {
-		error = wf_error_set(WF_EINPUT, "--message is not valid UTF-8");
-		goto out;
-	}
+	if (s->message && set_bytes(v, "message", s->message,
+	    strlen(s->message)) < 0)
+		goto oom;
 	if (json_array_size(s->depends_on) > 0 &&
 	    json_object_set(v, "depends_on", s->depends_on) < 0)
 		goto oom;

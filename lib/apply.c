@@ -25,6 +25,7 @@ struct item {
 	git_oid commit;		/* its last commit in the latest build */
 	int on_branch;		/* found landed before building */
 	int done;		/* acked */
+	int waits;		/* out because a dependency is: given back */
 };
 
 struct build {
@@ -396,6 +397,75 @@ out:
 }
 
 /*
+ * A dependency of `it` leased with it is out of this build: then `it`
+ * is out too, and waits for it.  Returns 1 then, 0 when it may go on.
+ */
+static int
+dependency_out(struct step *s, struct item *it)
+{
+	json_t *deps = json_object_get(it->entry, "depends_on"), *d;
+	size_t i, j;
+
+	json_array_foreach(deps, i, d) {
+		const char *id = json_string_value(d);
+
+		for (j = 0; j < s->n; j++) {
+			struct item *x = &s->items[j];
+			char *why;
+
+			if (x == it || !id || strcmp(x->id, id) != 0 ||
+			    !x->reason)
+				continue;
+			free(it->reason);
+			if (!(why = malloc(strlen(id) + 64)))
+				return WF_ENOMEM;
+			sprintf(why, "depends on '%s', which did not land", id);
+			it->reason = why;
+			it->waits = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Field `key` of a payload, which holds text as `key` or other bytes as
+ * `key`_base64: *out borrowed from the payload or *owned (freed by the
+ * caller); NULL when it has neither.
+ */
+static int
+payload_bytes(const char **out, size_t *len, char **owned,
+    const json_t *payload, const char *key, const struct item *it)
+{
+	char b64key[64];
+	const json_t *v = json_object_get(payload, key);
+	unsigned char *buf;
+	int error;
+
+	*out = NULL;
+	*len = 0;
+	*owned = NULL;
+	if (v) {
+		*out = json_string_value(v);
+		*len = json_string_length(v);
+		return 0;
+	}
+	snprintf(b64key, sizeof(b64key), "%s_base64", key);
+	if (!(v = json_object_get(payload, b64key)))
+		return 0;
+	if ((error = wf_change_unbase64(&buf, len, json_string_value(v))) < 0)
+		return wf_error_prefix(error, "entry '%s': %s", it->id, b64key);
+	/* NUL-terminated, for a message. */
+	if (!(*owned = realloc(buf, *len + 1))) {
+		free(buf);
+		return wf_error_oom();
+	}
+	(*owned)[*len] = '\0';
+	*out = *owned;
+	return 0;
+}
+
+/*
  * Put one change on b->cur.  Returns 0 when it applied, 1 when it does
  * not (it->reason says why), negative on errors that stop the step.
  */
@@ -403,19 +473,22 @@ static int
 build_one(struct build *b, struct item *it)
 {
 	json_t *payload;
-	const char *kind, *message;
+	const char *kind, *message, *text;
 	struct wf_patch_opts po = WF_PATCH_OPTS_INIT;
 	struct wf_patch *patch = NULL;
 	git_signature *author = NULL;
 	git_oid tree;
-	char *dflt = NULL;
+	char *dflt = NULL, *raw_message = NULL, *raw_patch = NULL;
+	size_t len;
 	int error;
 
 	/* The lease leaves payloads as text: each is parsed when built. */
 	if ((error = wf_queue_payload(&payload, it->entry)) < 0)
 		goto out;
 	kind = json_string_value(json_object_get(payload, "kind"));
-	message = json_string_value(json_object_get(payload, "message"));
+	if ((error = payload_bytes(&message, &len, &raw_message, payload,
+	    "message", it)) < 0)
+		goto out;
 	if (!kind) {
 		error = wf_error_set(WF_EINPUT, "entry '%s' has no payload",
 		    it->id);
@@ -426,11 +499,12 @@ build_one(struct build *b, struct item *it)
 		goto out;
 	}
 	if (strcmp(kind, "patch") == 0) {
-		json_t *text = json_object_get(payload, "patch");
-
 		po.fuzz = b->o->fuzz;
-		error = wf_patch_parse(&patch, json_string_value(text),
-		    json_string_length(text));
+		if ((error = payload_bytes(&text, &len, &raw_patch, payload,
+		    "patch", it)) < 0)
+			goto out;
+		error = text ? wf_patch_parse(&patch, text, len) :
+		    wf_error_set(WF_EINPUT, "entry '%s' has no patch", it->id);
 		if (error == 0)
 			error = wf_patch_apply_id(&tree, b->repo, &b->cur_tree,
 			    patch, &po);
@@ -461,6 +535,8 @@ out:
 	if (error == WF_EINPUT || error == WF_ENOTFOUND)
 		error = fail_item(it, wf_error_last()) < 0 ? WF_ENOMEM : 1;
 	free(dflt);
+	free(raw_message);
+	free(raw_patch);
 	git_signature_free(author);
 	wf_patch_free(patch);
 	return error;
@@ -554,8 +630,13 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 		before_tree = b.cur_tree;
 		free(it->reason);
 		it->reason = NULL;
-		if ((error = build_one(&b, it)) < 0)
+		it->waits = 0;
+		if ((error = dependency_out(s, it)) < 0 ||
+		    (error == 0 && (error = build_one(&b, it)) < 0)) {
+			if (error == WF_ENOMEM)
+				error = wf_error_oom();
 			goto out;
+		}
 		if (error == 0) {
 			list[kept++] = list[i];
 		} else {
@@ -852,7 +933,12 @@ ack_all(json_t *res, struct step *s, const json_t *checks)
 		    "max_attempts"));
 		const char *state = "landed";
 
-		if (it->reason) {
+		if (it->reason && it->waits) {
+			if ((error = wf_queue_release(s->q, it->id, it->token,
+			    it->reason)) < 0)
+				goto out;
+			state = "queued";
+		} else if (it->reason) {
 			if ((error = wf_queue_ack_failed(s->q, it->id,
 			    it->token, it->reason)) < 0)
 				goto out;

@@ -10,8 +10,10 @@
 #include "change.h"
 #include "error.h"
 #include "hash.h"
+#include "map.h"
 #include "path.h"
 #include "patch.h"
+#include "str.h"
 
 #define DEF_MAX_REQUEST (64u << 20)
 #define DEF_MAX_PATCH (16u << 20)
@@ -35,6 +37,15 @@ struct ctx {
 	int tree_borrowed;	/* from o.trees, not ours to free */
 	char tree_name[128];
 	json_t *paths;		/* object used as a set of touched paths */
+	/*
+	 * A stream is a series: with a memo (o.trees) and no base, what
+	 * the stream's earlier requests for this target did to the tree.
+	 */
+	struct series *series;
+	struct effect *effect;	/* what this request does, in order */
+	size_t neffect, aeffect;
+	const char **after;	/* earlier requests it builds on */
+	size_t nafter, aafter;
 };
 
 static int
@@ -229,19 +240,174 @@ parse_oid(git_oid *out, const char *s)
 	return git_oid_fromstr(out, s) < 0 ? -1 : 0;
 }
 
+/*
+ * The series a stream's requests for one target make: each path an
+ * earlier request changed, whether it is there afterwards, and which
+ * request changed it last.  A later request is checked against the tip
+ * with these applied, and is ordered after the requests it builds on.
+ */
+struct series_path {
+	char *path;
+	int present;
+	char *by;		/* the id of the request that changed it */
+};
+
+struct series {
+	char *target;
+	struct wf_map index;	/* path -> index in p */
+	struct series_path *p;
+	size_t n, alloc;
+};
+
+/* What one request does to a path, kept until it is valid. */
+struct effect {
+	char *path;
+	int present;
+};
+
+static void
+series_free(struct series *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		free(s->p[i].path);
+		free(s->p[i].by);
+	}
+	free(s->p);
+	wf_map_release(&s->index);
+	free(s->target);
+}
+
+/*
+ * 1 when an earlier request left `path` there, 0 gone, -1 untouched (or
+ * last changed by `id` itself).
+ */
+static int
+series_has(const struct series *s, const char *path, const char *id)
+{
+	size_t i;
+
+	if (wf_map_get(&i, &s->index, path) < 0 ||
+	    (id && strcmp(s->p[i].by, id) == 0))
+		return -1;
+	return s->p[i].present;
+}
+
+/* Note that the request builds on the one that changed `path` last. */
+static int
+series_after(struct ctx *c, const char *path)
+{
+	size_t i, k;
+	const char *by;
+
+	if (!c->series || wf_map_get(&i, &c->series->index, path) < 0)
+		return 0;
+	by = c->series->p[i].by;
+	if (c->id && strcmp(by, c->id) == 0)
+		return 0;
+	for (k = 0; k < c->nafter; k++)
+		if (strcmp(c->after[k], by) == 0)
+			return 0;
+	if (c->nafter == c->aafter) {
+		size_t a = c->aafter ? c->aafter * 2 : 4;
+		const char **x = realloc(c->after, a * sizeof(*x));
+
+		if (!x)
+			return wf_error_oom();
+		c->after = x;
+		c->aafter = a;
+	}
+	c->after[c->nafter++] = by;
+	return 0;
+}
+
+/* The request leaves `path` there (present) or removes it. */
+static int
+effect(struct ctx *c, const char *path, int present)
+{
+	if (!c->series)
+		return 0;
+	if (c->neffect == c->aeffect) {
+		size_t a = c->aeffect ? c->aeffect * 2 : 8;
+		struct effect *x = realloc(c->effect, a * sizeof(*x));
+
+		if (!x)
+			return wf_error_oom();
+		c->effect = x;
+		c->aeffect = a;
+	}
+	if (!(c->effect[c->neffect].path = strdup(path)))
+		return wf_error_oom();
+	c->effect[c->neffect++].present = present;
+	return 0;
+}
+
+/* The request `id` was valid: what it does is now part of the series. */
+static int
+series_record(struct series *s, struct effect *e, size_t n,
+    const char *id)
+{
+	size_t i, k;
+
+	for (k = 0; k < n; k++) {
+		char *by = strdup(id);
+
+		if (!by)
+			return wf_error_oom();
+		if (wf_map_get(&i, &s->index, e[k].path) == 0) {
+			free(s->p[i].by);
+			s->p[i].by = by;
+			s->p[i].present = e[k].present;
+			continue;
+		}
+		if (s->n == s->alloc) {
+			size_t a = s->alloc ? s->alloc * 2 : 64;
+			struct series_path *x = realloc(s->p, a * sizeof(*x));
+
+			if (!x) {
+				free(by);
+				return wf_error_oom();
+			}
+			s->p = x;
+			s->alloc = a;
+		}
+		s->p[s->n].path = e[k].path;
+		e[k].path = NULL;
+		s->p[s->n].by = by;
+		s->p[s->n].present = e[k].present;
+		if (wf_map_put(NULL, &s->index, s->p[s->n].path, s->n) < 0) {
+			e[k].path = s->p[s->n].path;
+			free(by);
+			return wf_error_oom();
+		}
+		s->n++;
+	}
+	return 0;
+}
+
 /* Record a touched path; a path touched twice is refused. */
 static int
 touch(struct ctx *c, const char *p, const char *what)
 {
 	const char *problem;
 
-	if ((problem = wf_path_problem(p)))
-		return fail(c, "%s '%s': %s", what, p, problem);
-	if (json_object_get(c->paths, p))
-		return fail(c, "%s '%s' is changed more than once", what, p);
-	if (json_object_set_new(c->paths, p, json_true()) < 0)
+	char *key;
+	int error;
+
+	/* Names that are not UTF-8 are kept in git's quoted form. */
+	if (!(key = wf_str_path_text(p)))
 		return wf_error_oom();
-	return 0;
+	if ((problem = wf_path_problem(p)))
+		error = fail(c, "%s '%s': %s", what, key, problem);
+	else if (json_object_get(c->paths, key))
+		error = fail(c, "%s '%s' is changed more than once", what, key);
+	else if (json_object_set_new(c->paths, key, json_true()) < 0)
+		error = wf_error_oom();
+	else
+		error = series_after(c, p);
+	free(key);
+	return error;
 }
 
 /* Is `p` a blob or link in the tree?  1 yes, 0 no, <0 on error. */
@@ -251,6 +417,9 @@ in_tree(struct ctx *c, const char *p)
 	git_tree_entry *e = NULL;
 	int error;
 
+	/* A request seen before in the stream is checked as it was then. */
+	if (c->series && (error = series_has(c->series, p, c->id)) >= 0)
+		return error;
 	if (!c->tree)
 		return -100;
 	error = git_tree_entry_bypath(&e, c->tree, p);
@@ -367,7 +536,8 @@ check_delta(struct ctx *c, git_diff *diff, size_t i)
 	switch (d->status) {
 	case GIT_DELTA_ADDED:
 		if ((error = touch(c, np, "file")) < 0 ||
-		    (error = expect_in_tree(c, np, 0)) < 0)
+		    (error = expect_in_tree(c, np, 0)) < 0 ||
+		    (error = effect(c, np, 1)) < 0)
 			goto out;
 		if (!binary && nh == 0 && !is_empty_blob(&d->new_file)) {
 			error = fail(c, "new file '%s' has no content", np);
@@ -376,7 +546,8 @@ check_delta(struct ctx *c, git_diff *diff, size_t i)
 		break;
 	case GIT_DELTA_DELETED:
 		if ((error = touch(c, op, "file")) < 0 ||
-		    (error = expect_in_tree(c, op, 1)) < 0)
+		    (error = expect_in_tree(c, op, 1)) < 0 ||
+		    (error = effect(c, op, 0)) < 0)
 			goto out;
 		if (!binary && nh == 0 && !is_empty_blob(&d->old_file)) {
 			error = fail(c, "deleted file '%s' has no content "
@@ -397,20 +568,25 @@ check_delta(struct ctx *c, git_diff *diff, size_t i)
 		break;
 	case GIT_DELTA_MODIFIED:
 		if ((error = touch(c, np, "file")) < 0 ||
-		    (error = expect_in_tree(c, np, 1)) < 0)
+		    (error = expect_in_tree(c, np, 1)) < 0 ||
+		    (error = effect(c, np, 1)) < 0)
 			goto out;
 		break;
 	case GIT_DELTA_RENAMED:
 		if ((error = touch(c, op, "renamed file")) < 0 ||
 		    (error = touch(c, np, "file")) < 0 ||
 		    (error = expect_in_tree(c, op, 1)) < 0 ||
-		    (error = expect_in_tree(c, np, 0)) < 0)
+		    (error = expect_in_tree(c, np, 0)) < 0 ||
+		    (error = effect(c, op, 0)) < 0 ||
+		    (error = effect(c, np, 1)) < 0)
 			goto out;
 		break;
 	case GIT_DELTA_COPIED:
 		if ((error = touch(c, np, "file")) < 0 ||
+		    (error = series_after(c, op)) < 0 ||
 		    (error = expect_in_tree(c, op, 1)) < 0 ||
-		    (error = expect_in_tree(c, np, 0)) < 0)
+		    (error = expect_in_tree(c, np, 0)) < 0 ||
+		    (error = effect(c, np, 1)) < 0)
 			goto out;
 		break;
 	default:
@@ -554,14 +730,19 @@ check_commits(struct ctx *c, const git_oid *base, const git_oid *head)
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
 
 		if (d->status != GIT_DELTA_ADDED &&
-		    (error = touch(c, d->old_file.path, "file")) < 0)
+		    ((error = touch(c, d->old_file.path, "file")) < 0 ||
+		    (error = effect(c, d->old_file.path,
+		    d->status != GIT_DELTA_DELETED &&
+		    d->status != GIT_DELTA_RENAMED)) < 0))
 			goto out;
 		if (d->status != GIT_DELTA_DELETED &&
 		    strcmp(d->old_file.path, d->new_file.path) != 0 &&
-		    (error = touch(c, d->new_file.path, "file")) < 0)
+		    ((error = touch(c, d->new_file.path, "file")) < 0 ||
+		    (error = effect(c, d->new_file.path, 1)) < 0))
 			goto out;
 		if (d->status == GIT_DELTA_ADDED &&
-		    (error = touch(c, d->new_file.path, "file")) < 0)
+		    ((error = touch(c, d->new_file.path, "file")) < 0 ||
+		    (error = effect(c, d->new_file.path, 1)) < 0))
 			goto out;
 	}
 	error = 0;
@@ -653,7 +834,8 @@ check_file(struct ctx *c, struct canon_file *out, json_t *v)
 		if (json_object_get(v, "mode"))
 			return fail(c, "file '%s' is deleted: it takes no mode",
 			    path);
-		if ((error = expect_in_tree(c, path, 1)) < 0)
+		if ((error = expect_in_tree(c, path, 1)) < 0 ||
+		    (error = effect(c, path, 0)) < 0)
 			return error;
 		out->path = path;
 		out->del = 1;
@@ -733,6 +915,8 @@ check_file(struct ctx *c, struct canon_file *out, json_t *v)
 	 * bits are zero), so the content is already canonical: shared,
 	 * not encoded again.
 	 */
+	if ((error = effect(c, path, 1)) < 0)
+		goto out;
 	out->path = path;
 	out->mode = mode;
 	out->content = content ? json_object_get(v, "content") : NULL;
@@ -919,6 +1103,36 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* depends_on with the earlier requests of the series it builds on. */
+static int
+add_after(struct ctx *c, const char ***deps, size_t *ndeps)
+{
+	const char **d;
+	size_t i, k, n = *ndeps;
+
+	if (!(d = calloc(n + c->nafter + 1, sizeof(*d))))
+		return wf_error_oom();
+	for (i = 0; i < n; i++)
+		d[i] = (*deps)[i];
+	for (k = 0; k < c->nafter; k++) {
+		for (i = 0; i < *ndeps; i++)
+			if (strcmp(d[i], c->after[k]) == 0)
+				break;
+		if (i == *ndeps)
+			d[n++] = c->after[k];
+	}
+	if (n > c->o.max_depends) {
+		free(d);
+		return fail(c, "%zu dependencies (with the earlier requests "
+		    "of the stream it builds on) exceed the limit of %zu", n,
+		    c->o.max_depends);
+	}
+	free(*deps);
+	*deps = d;
+	*ndeps = n;
+	return 0;
+}
+
 /*
  * The trees a stream's requests were checked against, by base commit
  * or target branch: each branch tip is read once per stream, not
@@ -937,6 +1151,8 @@ struct wf_change_trees {
 	git_repository *repo;
 	struct tree_memo *m;
 	size_t n;
+	struct series *series;	/* one per target */
+	size_t nseries;
 };
 
 int
@@ -960,6 +1176,9 @@ wf_change_trees_free(struct wf_change_trees *t)
 		git_tree_free(t->m[i].tree);
 	}
 	free(t->m);
+	for (i = 0; i < t->nseries; i++)
+		series_free(&t->series[i]);
+	free(t->series);
 	free(t);
 }
 
@@ -988,10 +1207,13 @@ read_tree(struct ctx *c, const git_oid *base, const char *target)
 		if (git_reference_lookup(&ref, c->repo, name) < 0 ||
 		    git_reference_peel((git_object **)&commit, ref,
 		    GIT_OBJECT_COMMIT) < 0) {
-			/* A new branch: nothing to check against. */
 			git_reference_free(ref);
 			git_error_clear();
-			return 0;
+			wf_jpath_push_key(&c->path, "target");
+			error = fail(c, "target branch '%s' does not exist",
+			    target);
+			wf_jpath_pop(&c->path);
+			return error;
 		}
 		git_reference_free(ref);
 		snprintf(c->tree_name, sizeof(c->tree_name), "target '%s'",
@@ -1049,6 +1271,56 @@ pick_tree(struct ctx *c, const git_oid *base, const char *target)
 	t->n++;
 	c->tree_borrowed = 1;
 	return 0;
+}
+
+/* The series of the stream's requests for `target`, made when new. */
+static int
+pick_series(struct ctx *c, const char *target)
+{
+	struct wf_change_trees *t = c->o.trees;
+	struct series *s;
+	size_t i;
+
+	if (!c->repo || !t || t->repo != c->repo)
+		return 0;
+	for (i = 0; i < t->nseries; i++)
+		if (strcmp(t->series[i].target, target) == 0) {
+			c->series = &t->series[i];
+			return 0;
+		}
+	if (!(s = realloc(t->series, (t->nseries + 1) * sizeof(*s))))
+		return wf_error_oom();
+	t->series = s;
+	s = &t->series[t->nseries];
+	memset(s, 0, sizeof(*s));
+	if (!(s->target = strdup(target)))
+		return wf_error_oom();
+	t->nseries++;
+	c->series = s;
+	return 0;
+}
+
+/*
+ * The target must exist; the tree to check against is `base`'s or,
+ * without one, the target's tip with the stream's earlier requests
+ * for it applied.
+ */
+static int
+pick_target(struct ctx *c, const git_oid *base, const char *target)
+{
+	int error;
+
+	if (!c->repo)
+		return 0;
+	if ((error = pick_tree(c, NULL, target)) < 0)
+		return error;
+	if (!base)
+		return pick_series(c, target);
+	if (!c->tree_borrowed)
+		git_tree_free(c->tree);
+	c->tree = NULL;
+	c->tree_borrowed = 0;
+	return pick_tree(c, base, target);
 }
 
 static void
@@ -1121,17 +1393,95 @@ canon_key(struct wf_json_buf *b, const char *key)
 	wf_json_buf_raw(b, "\":", 2);
 }
 
+/*
+ * Bytes a request carries as text ("patch") or, when they are not
+ * UTF-8, as base64 ("patch_base64").
+ */
+struct bytes {
+	const char *data;	/* NULL when absent */
+	size_t len;
+	char *owned;		/* decoded from base64, else NULL */
+};
+
+/* Field `key` or `key`_base64 (not both) into *out. */
+static int
+opt_bytes(struct ctx *c, struct bytes *out, json_t *obj, const char *key)
+{
+	char b64key[64];
+	json_t *t = json_object_get(obj, key), *x;
+	const char *s;
+	unsigned char *buf;
+	size_t n;
+	int error;
+
+	snprintf(b64key, sizeof(b64key), "%s_base64", key);
+	x = json_object_get(obj, b64key);
+	if (t && x) {
+		wf_jpath_push_key(&c->path, b64key);
+		error = fail(c, "not allowed with '%s'", key);
+		wf_jpath_pop(&c->path);
+		return error;
+	}
+	if (t) {
+		if ((error = opt_string(c, &s, obj, key)) < 0)
+			return error;
+		out->data = s;
+		out->len = json_string_length(t);
+		return 0;
+	}
+	if (!x)
+		return 0;
+	if ((error = opt_string(c, &s, obj, b64key)) < 0)
+		return error;
+	wf_jpath_push_key(&c->path, b64key);
+	error = base64_decode(&buf, &n, s, strlen(s));
+	if (error == -2)
+		error = wf_error_oom();
+	else if (error < 0)
+		error = fail(c, "not valid base64");
+	wf_jpath_pop(&c->path);
+	if (error < 0)
+		return error;
+	out->owned = (char *)buf;
+	out->data = out->owned;
+	out->len = n;
+	return 0;
+}
+
+/*
+ * Write bytes in their canonical form: as text when they are UTF-8,
+ * however they came, else as base64.
+ */
+static int
+canon_bytes(struct wf_json_buf *b, const char *key, const struct bytes *v)
+{
+	char b64key[64], *enc;
+
+	if (wf_str_utf8_valid(v->data, v->len)) {
+		canon_key(b, key);
+		wf_json_buf_string(b, v->data, v->len);
+		return 0;
+	}
+	snprintf(b64key, sizeof(b64key), "%s_base64", key);
+	if (!(enc = wf_change_base64(v->data, v->len)))
+		return -1;
+	canon_key(b, b64key);
+	wf_json_buf_string(b, enc, strlen(enc));
+	free(enc);
+	return 0;
+}
+
 int
 wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
     git_repository *repo, const struct wf_change_opts *opts)
 {
 	static const char *const keys[] = { "id", "target", "kind", "patch",
-	    "base", "head", "files", "author", "message", "priority",
-	    "depends_on", "meta", NULL };
+	    "patch_base64", "base", "head", "files", "author", "message",
+	    "message_base64", "priority", "depends_on", "meta", NULL };
 	struct ctx c;
 	struct wf_change *ch = NULL;
-	const char *id, *target, *kind, *patch = NULL, *base = NULL,
-	    *head = NULL, *message = NULL, **deps = NULL;
+	const char *id, *target, *kind, *base = NULL, *head = NULL, **deps = NULL;
+	struct bytes patch = { NULL, 0, NULL }, message = { NULL, 0, NULL };
 	json_t *v = doc->value, *x;
 	struct wf_json_buf b = WF_JSON_BUF_INIT, files = WF_JSON_BUF_INIT;
 	git_oid base_id, head_id;
@@ -1185,12 +1535,15 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	if ((x = json_object_get(v, "author")) &&
 	    (error = check_author(&c, x)) < 0)
 		goto out;
-	if ((error = opt_string(&c, &message, v, "message")) < 0)
+	if ((error = opt_bytes(&c, &message, v, "message")) < 0)
 		goto out;
-	if (message && strlen(message) > c.o.max_message) {
-		wf_jpath_push_key(&c.path, "message");
-		error = fail(&c, "message exceeds the limit of %zu bytes",
-		    c.o.max_message);
+	if (message.data && (message.len > c.o.max_message ||
+	    memchr(message.data, '\0', message.len))) {
+		wf_jpath_push_key(&c.path, message.owned ? "message_base64" :
+		    "message");
+		error = fail(&c, message.len > c.o.max_message ? "message "
+		    "exceeds the limit of %zu bytes" : "a message cannot hold "
+		    "a NUL byte", c.o.max_message);
 		goto out;
 	}
 	if ((x = json_object_get(v, "meta")) && !json_is_object(x)) {
@@ -1200,7 +1553,7 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	}
 	if ((error = opt_string(&c, &base, v, "base")) < 0 ||
 	    (error = opt_string(&c, &head, v, "head")) < 0 ||
-	    (error = opt_string(&c, &patch, v, "patch")) < 0)
+	    (error = opt_bytes(&c, &patch, v, "patch")) < 0)
 		goto out;
 	if (base && (error = check_oid_field(&c, &base_id, base, "base")) < 0)
 		goto out;
@@ -1224,7 +1577,8 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	}
 	wf_jpath_pop(&c.path);
 	/* Fields that belong to other kinds are refused, not ignored. */
-	if ((ch->kind != WF_CHANGE_PATCH && patch && (key = "patch")) ||
+	if ((ch->kind != WF_CHANGE_PATCH && patch.data && (key = patch.owned ?
+	    "patch_base64" : "patch")) ||
 	    (ch->kind != WF_CHANGE_COMMITS && head && (key = "head")) ||
 	    (ch->kind != WF_CHANGE_FILES && json_object_get(v, "files") &&
 	    (key = "files"))) {
@@ -1234,15 +1588,17 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	}
 	switch (ch->kind) {
 	case WF_CHANGE_PATCH:
-		if (!patch) {
-			error = fail(&c, "missing field 'patch'");
+		if (!patch.data) {
+			error = fail(&c, "missing field 'patch' (or "
+			    "'patch_base64')");
 			goto out;
 		}
-		if ((error = pick_tree(&c, base ? &base_id : NULL, target)) < 0)
+		if ((error = pick_target(&c, base ? &base_id : NULL,
+		    target)) < 0)
 			goto out;
-		wf_jpath_push_key(&c.path, "patch");
-		if ((error = check_patch(&c, patch,
-		    json_string_length(json_object_get(v, "patch")))) < 0)
+		wf_jpath_push_key(&c.path, patch.owned ? "patch_base64" :
+		    "patch");
+		if ((error = check_patch(&c, patch.data, patch.len)) < 0)
 			goto out;
 		wf_jpath_pop(&c.path);
 		break;
@@ -1252,7 +1608,8 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 			    "base");
 			goto out;
 		}
-		if ((error = check_commits(&c, &base_id, &head_id)) < 0)
+		if ((error = pick_target(&c, NULL, target)) < 0 ||
+		    (error = check_commits(&c, &base_id, &head_id)) < 0)
 			goto out;
 		break;
 	case WF_CHANGE_FILES:
@@ -1260,7 +1617,8 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 			error = fail(&c, "missing field 'files'");
 			goto out;
 		}
-		if ((error = pick_tree(&c, base ? &base_id : NULL, target)) < 0)
+		if ((error = pick_target(&c, base ? &base_id : NULL,
+		    target)) < 0)
 			goto out;
 		wf_jpath_push_key(&c.path, "files");
 		if ((error = check_files(&c, &files, x)) < 0)
@@ -1275,6 +1633,8 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	 * it (compact, keys sorted) without building it: known fields in
 	 * key order, defaults filled in, sets sorted.
 	 */
+	if (c.nafter > 0 && (error = add_after(&c, &deps, &ndeps)) < 0)
+		goto out;
 	if (deps)
 		qsort(deps, ndeps, sizeof(*deps), cmp_str);
 	if ((x = json_object_get(v, "author"))) {
@@ -1305,18 +1665,14 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	wf_json_buf_string(&b, id, strlen(id));
 	canon_key(&b, "kind");
 	wf_json_buf_string(&b, kind, strlen(kind));
-	if ((x = json_object_get(v, "message"))) {
-		canon_key(&b, "message");
-		wf_json_buf_value(&b, x, 0);
-	}
+	if (message.data && canon_bytes(&b, "message", &message) < 0)
+		goto oom;
 	if ((x = json_object_get(v, "meta"))) {
 		canon_key(&b, "meta");
 		wf_json_buf_value(&b, x, WF_JSON_DUMP_SORT_KEYS);
 	}
-	if ((x = json_object_get(v, "patch"))) {
-		canon_key(&b, "patch");
-		wf_json_buf_value(&b, x, 0);
-	}
+	if (patch.data && canon_bytes(&b, "patch", &patch) < 0)
+		goto oom;
 	canon_key(&b, "priority");
 	wf_json_buf_int(&b, (json_int_t)priority);
 	canon_key(&b, "target");
@@ -1361,6 +1717,9 @@ wf_change_parse(struct wf_change **out, const struct wf_json_doc *doc,
 	}
 	if ((error = wf_json_dump(&ch->paths_text, NULL, ch->paths, 0)) < 0)
 		goto out;
+	if (c.series && (error = series_record(c.series, c.effect, c.neffect,
+	    ch->id)) < 0)
+		goto out;
 	*out = ch;
 	ch = NULL;
 	error = 0;
@@ -1370,9 +1729,15 @@ oom:
 out:
 	free(dump);
 	free(deps);
+	free(patch.owned);
+	free(message.owned);
 	free(b.s);
 	free(files.s);
 	json_decref(c.paths);
+	for (i = 0; i < c.neffect; i++)
+		free(c.effect[i].path);
+	free(c.effect);
+	free(c.after);
 	if (!c.tree_borrowed)
 		git_tree_free(c.tree);
 	wf_change_free(ch);
@@ -1396,9 +1761,10 @@ json_t *
 wf_change_canonical(const struct wf_change *c)
 {
 	static const char *const top[] = { "id", "target", "kind",
-	    "priority", "depends_on", "base", "head", "patch", NULL };
-	static const char *const rest[] = { "message", "author", "meta",
+	    "priority", "depends_on", "base", "head", "patch", "patch_base64",
 	    NULL };
+	static const char *const rest[] = { "message", "message_base64",
+	    "author", "meta", NULL };
 	static const char *const file[] = { "path", "mode", "blob",
 	    "content", "delete", NULL };
 	size_t len = strlen(c->text), used, i;

@@ -1487,6 +1487,91 @@ wf_queue_reclaim(size_t *count, struct wf_queue *q)
 	return 0;
 }
 
+/* Is `id` one of ids[0..n)? */
+static int
+in_ids(char *const *ids, size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Add to a lease the entries that wait only on entries it holds (a
+ * series: each builds on the one before), in queue order, after them,
+ * up to `max` in all.  A dependency of a batch is thus landed with it
+ * or not at all: the lander drops a change whose dependency did not
+ * make it.  At most FOLLOW_SCAN waiting entries are looked at.
+ */
+#define FOLLOW_SCAN 256
+
+static int
+lease_followers(struct wf_queue *q, const char *target, int64_t now,
+    size_t max, int64_t *qids, char **ids, char *was_failed, size_t *n,
+    int64_t *latency)
+{
+	sqlite3_stmt *st = NULL, *dst = NULL;
+	int error = 0, rc;
+
+	rc = sqlite3_prepare_v2(q->db, "SELECT qid, created_at, not_before,"
+	    " state, id, blocked FROM entries WHERE target = ?1 AND state IN"
+	    " ('queued', 'failed') AND blocked > 0 AND not_before <= ?2"
+	    " ORDER BY priority DESC, qid LIMIT ?3", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db, "SELECT dep_id FROM deps d"
+		    " WHERE d.qid = ?1 AND NOT EXISTS (SELECT 1 FROM entries e"
+		    " WHERE e.id = d.dep_id AND e.state = 'landed') AND NOT"
+		    " EXISTS (SELECT 1 FROM tombstones t WHERE t.id = d.dep_id"
+		    " AND t.state = 'landed')", -1, &dst, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot find entries to lease");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, FOLLOW_SCAN);
+	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t qid = sqlite3_column_int64(st, 0), from;
+		int all = 1, drc;
+
+		sqlite3_bind_int64(dst, 1, qid);
+		while ((drc = sqlite3_step(dst)) == SQLITE_ROW)
+			if (!in_ids(ids, *n, (const char *)
+			    sqlite3_column_text(dst, 0))) {
+				all = 0;
+				break;
+			}
+		sqlite3_reset(dst);
+		if (drc != SQLITE_ROW && drc != SQLITE_DONE) {
+			error = db_error(q, drc, "cannot read dependencies");
+			goto out;
+		}
+		if (!all)
+			continue;
+		from = sqlite3_column_int64(st, 2);
+		if (from < sqlite3_column_int64(st, 1))
+			from = sqlite3_column_int64(st, 1);
+		*latency += now - from;
+		was_failed[*n] = sqlite3_column_text(st, 3)[0] == 'f';
+		qids[*n] = qid;
+		if (!(ids[*n] = strdup((const char *)
+		    sqlite3_column_text(st, 4)))) {
+			error = wf_error_oom();
+			goto out;
+		}
+		(*n)++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		error = db_error(q, rc, "cannot find entries to lease");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(dst);
+	return error;
+}
+
 int
 wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
     size_t max, const char *owner, int64_t lease_ms)
@@ -1540,6 +1625,9 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 		error = db_error(q, rc, "cannot find entries to lease");
 		goto out;
 	}
+	if (n > 0 && n < max && (error = lease_followers(q, target, now, max,
+	    qids, ids, was_failed, &n, &latency)) < 0)
+		goto out;
 	for (i = 0; i < n; i++) {
 		char token[33];
 		const char *from;

@@ -122,7 +122,10 @@ json_t *wf_queue_added_json(const struct wf_queue_added *a);
  * Lease up to `max` entries of `target` for `owner` for `lease_ms`:
  * highest priority first, then first in first out, skipping entries
  * whose dependencies have not all landed and failed entries still in
- * their backoff.  Expired leases are reclaimed first.  *out is a new
+ * their backoff; an entry whose dependencies that have not landed are
+ * all in the lease comes with it, after them (a series lands in one
+ * batch; the lander must drop a change whose dependency fails).
+ * Expired leases are reclaimed first.  *out is a new
  * array of entries, possibly empty, each with its new lease_token and a
  * "payload": the canonical request as stored, as a JSON string of its
  * text (parsing it was a fifth of a lease): wf_queue_payload() gives

@@ -402,7 +402,8 @@ START_TEST(depends_on_order)
 	ck_assert_uint_eq(json_array_size(got), 0);
 	json_decref(got);
 	enqueue_quiet(change("a", 0, NULL, NULL));
-	got = lease(5, 60000);
+	/* A lease of one holds a alone: b and c wait for it. */
+	got = lease(1, 60000);
 	ck_assert_uint_eq(json_array_size(got), 1);
 	ck_assert_str_eq(field(got, 0, "id"), "a");
 	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
@@ -411,7 +412,7 @@ START_TEST(depends_on_order)
 	ck_assert_uint_eq(json_array_size(got), 0);
 	json_decref(got);
 	ck_assert_int_eq(wf_queue_ack_landed(q, "a", token, NULL), 0);
-	got = lease(5, 60000);
+	got = lease(1, 60000);
 	ck_assert_uint_eq(json_array_size(got), 1);
 	ck_assert_str_eq(field(got, 0, "id"), "b");
 	snprintf(token, sizeof(token), "%s", field(got, 0, "lease_token"));
@@ -424,6 +425,32 @@ START_TEST(depends_on_order)
 	enqueue_quiet(change("d", 0, "[\"a\"]", NULL));
 	got = lease(5, 60000);
 	ck_assert_str_eq(field(got, 0, "id"), "d");
+	json_decref(got);
+}
+END_TEST
+
+/*
+ * A series is leased in one batch: entries whose dependencies that have
+ * not landed are all in the lease come with it, after them, in order;
+ * one that waits on anything else stays.
+ */
+START_TEST(series_leased_together)
+{
+	json_t *got;
+
+	enqueue_quiet(change("s1", 0, NULL, NULL));
+	enqueue_quiet(change("s2", 0, "[\"s1\"]", NULL));
+	enqueue_quiet(change("s3", 0, "[\"s2\"]", NULL));
+	enqueue_quiet(change("x", 5, "[\"elsewhere\"]", NULL));
+	enqueue_quiet(change("s4", 0, "[\"s3\", \"x\"]", NULL));
+	got = lease(8, 60000);
+	ck_assert_uint_eq(json_array_size(got), 3);
+	ck_assert_str_eq(field(got, 0, "id"), "s1");
+	ck_assert_str_eq(field(got, 1, "id"), "s2");
+	ck_assert_str_eq(field(got, 2, "id"), "s3");
+	json_decref(got);
+	got = lease(8, 60000);
+	ck_assert_uint_eq(json_array_size(got), 0);
 	json_decref(got);
 }
 END_TEST
@@ -1114,6 +1141,7 @@ queue_suite(void)
 	tcase_add_test(tc, max_attempts_to_dead);
 	tcase_add_test(tc, backoff);
 	tcase_add_test(tc, depends_on_order);
+	tcase_add_test(tc, series_leased_together);
 	tcase_add_test(tc, list_and_drop);
 	tcase_add_test(tc, release_note_cache);
 	tcase_add_test(tc, ack_landed_batch);

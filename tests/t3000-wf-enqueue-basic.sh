@@ -94,7 +94,21 @@ test_expect_success '--commits takes a range of revisions' '
 	test_grep "\"id\":\"c/1\",\"queue_id\":[0-9]+,\"state\":\"queued\"" out &&
 	(cd repo && test_expect_code 3 wf-enqueue --commits topic..main \
 		--id c/2 --target main) 2>err &&
-	test_grep "not a descendant" err
+	test_grep "is empty" err
+'
+
+test_expect_success '--commits A..B is what B reaches and A does not, as in git' '
+	(cd repo && git checkout -q -b side main~0 &&
+		echo side >side.txt && git add side.txt &&
+		git commit -q -m side && git checkout -q main) &&
+	(cd repo && wf-enqueue --db ../range.db --commits side..topic \
+		--id c/3 --target main) >out &&
+	test_grep "\"id\":\"c/3\"" out &&
+	base=$(git -C repo merge-base side topic) &&
+	head=$(git -C repo rev-parse topic) &&
+	wf-queue --db range.db show c/3 >show &&
+	test_grep "\"base\":\"$base\",\"head\":\"$head\"" show &&
+	git -C repo branch -D -q side
 '
 
 test_expect_success '--tar takes files under a prefix; WF_DB and --db pick the queue' '

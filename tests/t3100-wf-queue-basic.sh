@@ -21,7 +21,11 @@ test_expect_success 'setup: three requests in the default queue' '
 	git init -q repo &&
 	(cd repo && echo x >old && git add old && git commit -q -m one) &&
 	{ req a 0 "[]" "add a\\nwith a body" && req b 5 "[]" && req c 0 "[\"a\"]"; } >reqs.jsonl &&
-	(cd repo && wf-enqueue ../reqs.jsonl) >out &&
+	# Each on its own: one stream would be a series, where the second
+	# deletion of "old" is refused.
+	(cd repo && for i in 1 2 3; do
+		sed -n "${i}p" ../reqs.jsonl | wf-enqueue || exit 1
+	done) >out &&
 	test $(wc -l <out) -eq 3 &&
 	test -f repo/.git/wf/queue.db
 '
@@ -146,7 +150,7 @@ test_expect_success 'lease takes priority first; a stale token is refused' '
 '
 
 test_expect_success 'lease respects dependencies; nothing ready is exit 1' '
-	wf-queue lease --target main --max 5 >leased &&
+	wf-queue lease --target main --max 1 >leased &&
 	test $(wc -l <leased) -eq 1 &&
 	test_grep "\"id\":\"a\"" leased &&
 	test_expect_code 1 wf-queue lease --target main >out &&
@@ -232,19 +236,22 @@ test_expect_success 'a file that is not a queue is an I/O error (4)' '
 '
 
 test_expect_success 'ack takes several pairs; a refused one does not stop the rest' '
-	{ req p1 0 "[]" && req p2 0 "[]"; } | sed "s/\"main\"/\"side\"/" |
-		wf-enqueue >/dev/null &&
-	wf-queue lease --target side --max 2 --owner w9 >pl &&
+	git -C repo branch -f side $(git -C repo rev-list --max-parents=0 main) &&
+	for p in p1 p2; do
+		req $p 0 "[]" | sed "s/\"main\"/\"side\"/" |
+			wf-enqueue -C repo >/dev/null || return 1
+	done &&
+	wf-queue -C repo lease --target side --max 2 --owner w9 >pl &&
 	test $(wc -l <pl) -eq 2 &&
 	t1=$(sed -n "/\"id\":\"p1\"/s/.*\"lease_token\":\"\([0-9a-f]*\)\".*/\1/p" pl) &&
 	t2=$(sed -n "/\"id\":\"p2\"/s/.*\"lease_token\":\"\([0-9a-f]*\)\".*/\1/p" pl) &&
-	test_expect_code 3 wf-queue ack p1 00000000000000000000000000000000 p2 "$t2" >out 2>err &&
+	test_expect_code 3 wf-queue -C repo ack p1 00000000000000000000000000000000 p2 "$t2" >out 2>err &&
 	test $(wc -l <out) -eq 1 &&
 	test_grep "\"id\":\"p2\",.*\"state\":\"landed\"" out &&
 	test_grep "entry .p1.: stale lease token" err &&
-	wf-queue ack p1 "$t1" >out &&
+	wf-queue -C repo ack p1 "$t1" >out &&
 	test_grep "\"id\":\"p1\",.*\"state\":\"landed\"" out &&
-	test_expect_code 2 wf-queue ack p1 "$t1" p2 2>err &&
+	test_expect_code 2 wf-queue -C repo ack p1 "$t1" p2 2>err &&
 	test_grep "takes an ID and a lease token" err
 '
 

@@ -181,7 +181,7 @@ test_expect_success 'a tar of files adds, replaces and deletes whole files' '
 	test_cmp t/big big
 '
 
-test_expect_success 'a change waits for the change it depends on' '
+test_expect_success 'a change lands after the change it depends on, in its batch' '
 	git -C ref fetch -q && git -C ref checkout -q -f origin/main &&
 	mkpatch d1 f "12s/12/twelve/" &&
 	mkpatch d2 f "25s/25/twenty-five/" &&
@@ -198,7 +198,7 @@ test_expect_success 'a change waits for the change it depends on' '
 	{"id":"d/2"
 	EOF
 	test_cmp expect actual &&
-	test $(grep -c "leased 1 change$" err) -eq 2 &&
+	test $(grep -c "leased 2 changes$" err) -eq 1 &&
 	git -C repo log -2 --format=%s main >log &&
 	printf "Apply d/2\nApply d/1\n" >expect &&
 	test_cmp expect log
