@@ -19,6 +19,7 @@
 #include "error.h"
 #include "git.h"
 #include "hash.h"
+#include "mail.h"
 #include "map.h"
 #include "queue.h"
 #include "str.h"
@@ -28,7 +29,8 @@ static const char usage[] =
 "                  [--pretty] [FILE...]\n"
 "       wf-enqueue --id ID --target BRANCH [request options]\n"
 "                  (--patch FILE | --tar FILE [--prefix DIR] |\n"
-"                   --commits BASE..HEAD)\n"
+"                   --commits A..B)\n"
+"       wf-enqueue --mbox FILE --target BRANCH [--id ID] [--priority N]\n"
 "\n"
 "Validate change requests (JSON, one per line) read from the FILEs or\n"
 "standard input, or one request built from the options, and store them\n"
@@ -52,7 +54,11 @@ static const char usage[] =
 "  --tar FILE           files to add, replace or delete (.wh.NAME) as a\n"
 "                       tar archive, compressed or not; '-' for stdin\n"
 "  --prefix DIR         with --tar: place the files under DIR\n"
-"  --commits A..B       commits already in the repository\n"
+"  --commits A..B       commits already in the repository: what B\n"
+"                       reaches and A does not, as in git\n"
+"  --mbox FILE          patch mails (git format-patch --stdout), one\n"
+"                       request each, as git am reads them; ids ID/1,\n"
+"                       ID/2, ... or, without --id, mail/<hash>\n"
 "  --id ID              the request id (required)\n"
 "  --target BRANCH      the branch to land on (required)\n"
 "  --base OID           the commit the patch or files apply to\n"
@@ -68,6 +74,7 @@ enum {
 	OPT_TAR,
 	OPT_PREFIX,
 	OPT_COMMITS,
+	OPT_MBOX,
 	OPT_ID,
 	OPT_TARGET,
 	OPT_BASE,
@@ -88,6 +95,7 @@ static const struct option longopts[] = {
 	{ "tar", required_argument, NULL, OPT_TAR },
 	{ "prefix", required_argument, NULL, OPT_PREFIX },
 	{ "commits", required_argument, NULL, OPT_COMMITS },
+	{ "mbox", required_argument, NULL, OPT_MBOX },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "base", required_argument, NULL, OPT_BASE },
@@ -336,8 +344,8 @@ out:
 }
 
 struct single {
-	const char *patch, *tar, *prefix, *commits, *id, *target, *base,
-	    *message, *author, *priority;
+	const char *patch, *tar, *prefix, *commits, *mbox, *id, *target,
+	    *base, *message, *author, *priority;
 	json_t *depends_on;
 };
 
@@ -841,6 +849,112 @@ parse_int_opt(int *out, const char *arg, const char *name)
 	return 0;
 }
 
+/* The request of one patch mail, as JSON. */
+static int
+mail_request(json_t **out, const struct single *s, const struct wf_mail *m,
+    const char *id)
+{
+	json_t *v, *author = NULL;
+
+	*out = NULL;
+	if (!(v = json_pack("{s:s, s:s, s:s}", "id", id, "target", s->target,
+	    "kind", "patch")) || set_bytes(v, "patch", m->patch,
+	    m->patch_len) < 0 || set_bytes(v, "message", m->message,
+	    m->message_len) < 0)
+		goto oom;
+	if (!(author = json_pack("{s:s, s:s}", "name", m->name, "email",
+	    m->email)) || json_object_set_new(v, "author", author) < 0) {
+		json_decref(v);
+		return wf_error_set(WF_EINPUT, "mail '%s': the author is not "
+		    "UTF-8 text", id);
+	}
+	if (m->date && json_object_set_new(author, "date",
+	    json_string(m->date)) < 0)
+		goto oom;
+	if (json_array_size(s->depends_on) > 0 &&
+	    json_object_set(v, "depends_on", s->depends_on) < 0)
+		goto oom;
+	*out = v;
+	return 0;
+oom:
+	json_decref(v);
+	return wf_error_oom();
+}
+
+/*
+ * Every mail of an mbox is a request, all in one stream: each is
+ * checked against the branch with the mails before it applied, as
+ * git am applies them.
+ */
+static int
+read_mbox(struct run *run, const struct single *s)
+{
+	const char *name = strcmp(s->mbox, "-") == 0 ? "<stdin>" : s->mbox;
+	const char *pos, *end, *mail;
+	char *text = NULL, *stop, id[WF_CHANGE_ID_MAX + 64];
+	struct wf_json_doc doc;
+	struct wf_mail m;
+	size_t len, n = 0, line = 1, k;
+	long long prio = 0;
+	int error;
+
+	if (s->priority) {
+		errno = 0;
+		prio = strtoll(s->priority, &stop, 10);
+		if (errno || stop == s->priority || *stop)
+			return wf_error_set(WF_EINPUT, "--priority: '%s' is "
+			    "not a number", s->priority);
+	}
+	if ((error = slurp(&text, &len, s->mbox)) < 0)
+		return error;
+	pos = text;
+	end = text + len;
+	while ((error = wf_mail_next(&mail, &k, &pos, end)) == 0) {
+		n++;
+		if ((error = wf_mail_parse(&m, mail, k)) < 0) {
+			error = wf_error_prefix(error, "%s: mail %zu", name, n);
+			break;
+		}
+		if (s->id) {
+			snprintf(id, sizeof(id), "%s/%zu", s->id, n);
+		} else {
+			git_oid h;
+
+			if ((error = wf_hash_buf(&h, mail, k)) < 0) {
+				wf_mail_release(&m);
+				break;
+			}
+			snprintf(id, sizeof(id), "mail/%.12s",
+			    git_oid_tostr_s(&h));
+		}
+		memset(&doc, 0, sizeof(doc));
+		error = mail_request(&doc.value, s, &m, id);
+		wf_mail_release(&m);
+		if (error < 0)
+			break;
+		if (s->priority && json_object_set_new(doc.value, "priority",
+		    json_integer(prio)) < 0) {
+			json_decref(doc.value);
+			error = wf_error_oom();
+			break;
+		}
+		doc.name = name;
+		doc.line = line;
+		doc.col = 1;
+		error = read_request(&doc, run);
+		json_decref(doc.value);
+		if (error < 0)
+			break;
+		for (; mail < pos; mail++)
+			line += *mail == '\n';
+	}
+	if (error == 1)
+		error = n == 0 ? wf_error_set(WF_EINPUT, "%s: no mail in it",
+		    name) : 0;
+	free(text);
+	return error;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -894,6 +1008,7 @@ main(int argc, char **argv)
 		case OPT_TAR: s.tar = optarg; break;
 		case OPT_PREFIX: s.prefix = optarg; break;
 		case OPT_COMMITS: s.commits = optarg; break;
+		case OPT_MBOX: s.mbox = optarg; break;
 		case OPT_ID: s.id = optarg; break;
 		case OPT_TARGET: s.target = optarg; break;
 		case OPT_BASE: s.base = optarg; break;
@@ -931,17 +1046,25 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	nsingle = !!s.patch + !!s.tar + !!s.commits;
+	nsingle = !!s.patch + !!s.tar + !!s.commits + !!s.mbox;
 	if (nsingle > 1)
-		bad_usage = "--patch, --tar and --commits exclude each other";
+		bad_usage = "--patch, --tar, --commits and --mbox exclude each "
+		    "other";
 	else if (nsingle && argc > 0)
-		bad_usage = "no FILE operands with --patch, --tar or --commits";
-	else if (nsingle && (!s.id || !s.target))
+		bad_usage = "no FILE operands with --patch, --tar, --commits "
+		    "or --mbox";
+	else if (s.mbox && !s.target)
+		bad_usage = "--target is required with --mbox";
+	else if (s.mbox && (s.base || s.message || s.author))
+		bad_usage = "--mbox takes the base, message and author from "
+		    "the mails";
+	else if (nsingle && !s.mbox && (!s.id || !s.target))
 		bad_usage = "--id and --target are required with --patch, "
 		    "--tar or --commits";
 	else if (!nsingle && (s.id || s.target || s.base || s.message ||
 	    s.author || s.priority || json_array_size(s.depends_on)))
-		bad_usage = "request options need --patch, --tar or --commits";
+		bad_usage = "request options need --patch, --tar, --commits "
+		    "or --mbox";
 	else if (s.prefix && !s.tar)
 		bad_usage = "--prefix needs --tar";
 	if (bad_usage) {
@@ -965,7 +1088,10 @@ main(int argc, char **argv)
 	if (run.repo && (error = wf_change_trees_new(&run.opts.trees,
 	    run.repo)) < 0)
 		goto out;
-	if (nsingle) {
+	if (s.mbox) {
+		error = read_mbox(&run, &s);
+		reader_done(&run, error);
+	} else if (nsingle) {
 		struct wf_json_doc doc;
 		const char *name = "-";
 

@@ -294,7 +294,18 @@ static int
 author_of(git_signature **out, struct build *b, json_t *payload)
 {
 	json_t *a = json_object_get(payload, "author");
+	const char *date = json_string_value(json_object_get(a, "date"));
+	long long t;
+	int off;
+	char sign;
 
+	/* The date as validated: "SECONDS +HHMM". */
+	if (a && date && sscanf(date, "%lld %c%4d", &t, &sign, &off) == 3 &&
+	    git_signature_new(out, json_string_value(json_object_get(a,
+	    "name")), json_string_value(json_object_get(a, "email")),
+	    (git_time_t)t, (sign == '-' ? -1 : 1) * (off / 100 * 60 +
+	    off % 100)) == 0)
+		return 0;
 	if (a && git_signature_now(out,
 	    json_string_value(json_object_get(a, "name")),
 	    json_string_value(json_object_get(a, "email"))) == 0)

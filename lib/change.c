@@ -1033,16 +1033,36 @@ check_target(struct ctx *c, const char *target)
 	return 0;
 }
 
+/* "SECONDS +HHMM" (or -HHMM), as git writes an author's date. */
+static int
+git_date(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	return n > 0 && n <= 12 && s[n] == ' ' && (s[n + 1] == '+' ||
+	    s[n + 1] == '-') && strspn(s + n + 2, "0123456789") == 4 &&
+	    s[n + 6] == '\0';
+}
+
 static int
 check_author(struct ctx *c, json_t *v)
 {
-	static const char *const keys[] = { "name", "email", NULL };
+	static const char *const keys[] = { "name", "email", "date", NULL };
 	const char *s;
 	int error, i;
 
 	wf_jpath_push_key(&c->path, "author");
 	if ((error = wf_json_check_object(c->doc, &c->path, v, keys)) < 0)
 		goto out;
+	if ((error = opt_string(c, &s, v, "date")) < 0)
+		goto out;
+	if (s && !git_date(s)) {
+		wf_jpath_push_key(&c->path, "date");
+		error = fail(c, "expected git's \"SECONDS +HHMM\", got '%.64s'",
+		    s);
+		wf_jpath_pop(&c->path);
+		goto out;
+	}
 	for (i = 0; i < 2; i++) {
 		const char *key = keys[i];
 

@@ -70,6 +70,9 @@ static const char *const migration[] = {
 	"CREATE TABLE check_cache (tree TEXT NOT NULL, command TEXT NOT NULL,"
 	" result TEXT NOT NULL, at INTEGER NOT NULL,"
 	" PRIMARY KEY (tree, command)) WITHOUT ROWID;",
+	/* 2 -> 3: the entries waiting on others, in queue order. */
+	"CREATE INDEX entries_waiting ON entries (target, priority DESC, qid)"
+	" WHERE state IN ('queued', 'failed') AND blocked > 0;",
 };
 
 #define NMIGRATIONS (sizeof(migration) / sizeof(*migration))
@@ -78,7 +81,7 @@ enum stmt {
 	S_FIND, S_TOMB, S_INSERT, S_DEP, S_BLOCKED, S_AUDIT, S_POSITION,
 	S_RECLAIM_SEL, S_READY, S_LEASE, S_ROW, S_GETSTATE, S_LAND,
 	S_DEPENDENT, S_UNBLOCK, S_FAIL, S_EXTEND, S_STAT, S_BEGIN, S_COMMIT,
-	NSTMT
+	S_ANY_WAITING, S_READY_P, S_WAITING, S_DEPS_OPEN, NSTMT
 };
 
 static const char *const stmt_sql[NSTMT] = {
@@ -131,6 +134,20 @@ static const char *const stmt_sql[NSTMT] = {
 	    " WHERE qid = ?1",
 	[S_STAT] = "INSERT INTO stats (name, value) VALUES (?1, ?2)"
 	    " ON CONFLICT (name) DO UPDATE SET value = value + ?2",
+	[S_ANY_WAITING] = "SELECT 1 FROM entries WHERE target = ?1 AND state"
+	    " IN ('queued', 'failed') AND blocked > 0 LIMIT 1",
+	[S_READY_P] = "SELECT qid, created_at, not_before, state, id, priority"
+	    " FROM entries WHERE target = ?1 AND state IN ('queued', 'failed')"
+	    " AND blocked = 0 AND not_before <= ?2 ORDER BY priority DESC, qid"
+	    " LIMIT ?3",
+	[S_WAITING] = "SELECT qid, created_at, not_before, state, id, priority"
+	    " FROM entries WHERE target = ?1 AND state IN ('queued', 'failed')"
+	    " AND blocked > 0 AND not_before <= ?2 ORDER BY priority DESC, qid"
+	    " LIMIT ?3",
+	[S_DEPS_OPEN] = "SELECT dep_id FROM deps d WHERE d.qid = ?1 AND NOT"
+	    " EXISTS (SELECT 1 FROM entries e WHERE e.id = d.dep_id AND"
+	    " e.state = 'landed') AND NOT EXISTS (SELECT 1 FROM tombstones t"
+	    " WHERE t.id = d.dep_id AND t.state = 'landed')",
 	/* Prepared once: parsing them for every transaction shows up. */
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -1499,77 +1516,170 @@ in_ids(char *const *ids, size_t n, const char *id)
 	return 0;
 }
 
+static int
+in_qids(const int64_t *qids, size_t n, int64_t qid)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (qids[i] == qid)
+			return 1;
+	return 0;
+}
+
 /*
- * Add to a lease the entries that wait only on entries it holds (a
- * series: each builds on the one before), in queue order, after them,
- * up to `max` in all.  A dependency of a batch is thus landed with it
- * or not at all: the lander drops a change whose dependency did not
- * make it.  At most FOLLOW_SCAN waiting entries are looked at.
+ * Are all the dependencies that have not landed of the entry in row
+ * `st` (column 0 its qid) among ids[0..n)?  1 yes, 0 no, <0 error.
+ */
+static int
+deps_taken(struct wf_queue *q, sqlite3_stmt *st, char *const *ids, size_t n)
+{
+	sqlite3_stmt *deps;
+	int error, rc, all = 1;
+
+	if ((error = get_stmt(&deps, q, S_DEPS_OPEN)) < 0)
+		return error;
+	sqlite3_bind_int64(deps, 1, sqlite3_column_int64(st, 0));
+	while ((rc = sqlite3_step(deps)) == SQLITE_ROW)
+		if (!in_ids(ids, n, (const char *)sqlite3_column_text(deps,
+		    0))) {
+			all = 0;
+			break;
+		}
+	sqlite3_reset(deps);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(q, rc, "cannot read dependencies");
+	return all;
+}
+
+/* Add the entry of row `st` (qid, created_at, not_before, state, id). */
+static int
+take_row(struct wf_queue *q, sqlite3_stmt *st, int64_t now, int64_t *qids,
+    char **ids, char *was_failed, size_t *n, int64_t *latency)
+{
+	int64_t from = sqlite3_column_int64(st, 2);
+
+	(void)q;
+	if (from < sqlite3_column_int64(st, 1))
+		from = sqlite3_column_int64(st, 1);
+	*latency += now - from;
+	was_failed[*n] = sqlite3_column_text(st, 3)[0] == 'f';
+	qids[*n] = sqlite3_column_int64(st, 0);
+	if (!(ids[*n] = strdup((const char *)sqlite3_column_text(st, 4))))
+		return wf_error_oom();
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Choose what to lease when some entries of the target wait on others:
+ * walk the ready and the waiting entries together in queue order
+ * (priority, then first in first out), taking each ready one and each
+ * waiting one whose dependencies that have not landed are all taken
+ * already (a series: each builds on the one before, and lands in the
+ * same batch, in order).  The lander drops a change whose dependency
+ * does not make it.  At most FOLLOW_SCAN waiting entries are looked at.
  */
 #define FOLLOW_SCAN 256
 
 static int
-lease_followers(struct wf_queue *q, const char *target, int64_t now,
-    size_t max, int64_t *qids, char **ids, char *was_failed, size_t *n,
+lease_walk(struct wf_queue *q, const char *target, int64_t now, size_t max,
+    int64_t *qids, char **ids, char *was_failed, size_t *n,
     int64_t *latency)
 {
-	sqlite3_stmt *st = NULL, *dst = NULL;
-	int error = 0, rc;
+	sqlite3_stmt *ready = NULL, *wait = NULL;
+	int rr, wr, error = 0, progress;
 
-	rc = sqlite3_prepare_v2(q->db, "SELECT qid, created_at, not_before,"
-	    " state, id, blocked FROM entries WHERE target = ?1 AND state IN"
-	    " ('queued', 'failed') AND blocked > 0 AND not_before <= ?2"
-	    " ORDER BY priority DESC, qid LIMIT ?3", -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(q->db, "SELECT dep_id FROM deps d"
-		    " WHERE d.qid = ?1 AND NOT EXISTS (SELECT 1 FROM entries e"
-		    " WHERE e.id = d.dep_id AND e.state = 'landed') AND NOT"
-		    " EXISTS (SELECT 1 FROM tombstones t WHERE t.id = d.dep_id"
-		    " AND t.state = 'landed')", -1, &dst, NULL);
-	if (rc != SQLITE_OK) {
-		error = db_error(q, rc, "cannot find entries to lease");
+	if ((error = get_stmt(&ready, q, S_READY_P)) < 0 ||
+	    (error = get_stmt(&wait, q, S_WAITING)) < 0)
+		return error;
+	sqlite3_bind_text(ready, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ready, 2, now);
+	sqlite3_bind_int64(ready, 3, (sqlite3_int64)max);
+	sqlite3_bind_text(wait, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(wait, 2, now);
+	sqlite3_bind_int64(wait, 3, FOLLOW_SCAN);
+	rr = sqlite3_step(ready);
+	wr = sqlite3_step(wait);
+	while (*n < max && (rr == SQLITE_ROW || wr == SQLITE_ROW)) {
+		sqlite3_stmt *st;
+		int take = 1;
+
+		if (rr == SQLITE_ROW && wr == SQLITE_ROW) {
+			int64_t rq = sqlite3_column_int64(ready, 0);
+			int64_t wq = sqlite3_column_int64(wait, 0);
+			int64_t rp = sqlite3_column_int64(ready, 5);
+			int64_t wp = sqlite3_column_int64(wait, 5);
+
+			st = rp > wp || (rp == wp && rq < wq) ? ready : wait;
+		} else {
+			st = rr == SQLITE_ROW ? ready : wait;
+		}
+		if (st == wait && (take = deps_taken(q, wait, ids, *n)) < 0) {
+			error = take;
+			goto out;
+		}
+		if (take && (error = take_row(q, st, now, qids, ids,
+		    was_failed, n, latency)) < 0)
+			goto out;
+		if (st == ready)
+			rr = sqlite3_step(ready);
+		else
+			wr = sqlite3_step(wait);
+	}
+	if ((rr != SQLITE_ROW && rr != SQLITE_DONE) ||
+	    (wr != SQLITE_ROW && wr != SQLITE_DONE)) {
+		error = db_error(q, rr != SQLITE_ROW && rr != SQLITE_DONE ?
+		    rr : wr, "cannot find entries to lease");
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, FOLLOW_SCAN);
-	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t qid = sqlite3_column_int64(st, 0), from;
-		int all = 1, drc;
+	/*
+	 * Entries queued before what they wait on (a higher priority, or
+	 * a dependency enqueued later) follow it, after it.
+	 */
+	for (progress = 1; progress && *n < max;) {
+		progress = 0;
+		sqlite3_reset(wait);
+		while (*n < max && (wr = sqlite3_step(wait)) == SQLITE_ROW) {
+			int take;
 
-		sqlite3_bind_int64(dst, 1, qid);
-		while ((drc = sqlite3_step(dst)) == SQLITE_ROW)
-			if (!in_ids(ids, *n, (const char *)
-			    sqlite3_column_text(dst, 0))) {
-				all = 0;
-				break;
+			if (in_qids(qids, *n, sqlite3_column_int64(wait, 0)))
+				continue;
+			if ((take = deps_taken(q, wait, ids, *n)) < 0) {
+				error = take;
+				goto out;
 			}
-		sqlite3_reset(dst);
-		if (drc != SQLITE_ROW && drc != SQLITE_DONE) {
-			error = db_error(q, drc, "cannot read dependencies");
+			if (take && (error = take_row(q, wait, now, qids, ids,
+			    was_failed, n, latency)) < 0)
+				goto out;
+			progress |= take;
+		}
+		if (wr != SQLITE_ROW && wr != SQLITE_DONE) {
+			error = db_error(q, wr, "cannot find entries to lease");
 			goto out;
 		}
-		if (!all)
-			continue;
-		from = sqlite3_column_int64(st, 2);
-		if (from < sqlite3_column_int64(st, 1))
-			from = sqlite3_column_int64(st, 1);
-		*latency += now - from;
-		was_failed[*n] = sqlite3_column_text(st, 3)[0] == 'f';
-		qids[*n] = qid;
-		if (!(ids[*n] = strdup((const char *)
-		    sqlite3_column_text(st, 4)))) {
-			error = wf_error_oom();
-			goto out;
-		}
-		(*n)++;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		error = db_error(q, rc, "cannot find entries to lease");
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(dst);
+	sqlite3_reset(ready);
+	sqlite3_reset(wait);
 	return error;
+}
+
+/* Any entry of `target` waiting on others?  1 yes, 0 no, <0 error. */
+static int
+any_waiting(struct wf_queue *q, const char *target)
+{
+	sqlite3_stmt *st;
+	int error, rc;
+
+	if ((error = get_stmt(&st, q, S_ANY_WAITING)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(q, rc, "cannot find entries to lease");
+	return rc == SQLITE_ROW;
 }
 
 int
@@ -1600,6 +1710,14 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 		goto out;
 	if ((error = reclaim(&reclaimed, q, now)) < 0)
 		goto out;
+	if ((error = any_waiting(q, target)) < 0)
+		goto out;
+	if (error == 1) {
+		if ((error = lease_walk(q, target, now, max, qids, ids,
+		    was_failed, &n, &latency)) < 0)
+			goto out;
+		goto chosen;
+	}
 	if ((error = get_stmt(&st, q, S_READY)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
@@ -1625,9 +1743,7 @@ wf_queue_lease(json_t **out, struct wf_queue *q, const char *target,
 		error = db_error(q, rc, "cannot find entries to lease");
 		goto out;
 	}
-	if (n > 0 && n < max && (error = lease_followers(q, target, now, max,
-	    qids, ids, was_failed, &n, &latency)) < 0)
-		goto out;
+chosen:
 	for (i = 0; i < n; i++) {
 		char token[33];
 		const char *from;

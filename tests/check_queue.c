@@ -440,14 +440,20 @@ START_TEST(series_leased_together)
 
 	enqueue_quiet(change("s1", 0, NULL, NULL));
 	enqueue_quiet(change("s2", 0, "[\"s1\"]", NULL));
+	enqueue_quiet(change("r", 0, NULL, NULL));
 	enqueue_quiet(change("s3", 0, "[\"s2\"]", NULL));
 	enqueue_quiet(change("x", 5, "[\"elsewhere\"]", NULL));
 	enqueue_quiet(change("s4", 0, "[\"s3\", \"x\"]", NULL));
+	/* A dependent of higher priority than what it waits on follows it. */
+	enqueue_quiet(change("h", 9, "[\"s1\"]", NULL));
 	got = lease(8, 60000);
-	ck_assert_uint_eq(json_array_size(got), 3);
+	ck_assert_uint_eq(json_array_size(got), 5);
+	/* Queue order, with each entry after what it waits on. */
 	ck_assert_str_eq(field(got, 0, "id"), "s1");
 	ck_assert_str_eq(field(got, 1, "id"), "s2");
-	ck_assert_str_eq(field(got, 2, "id"), "s3");
+	ck_assert_str_eq(field(got, 2, "id"), "r");
+	ck_assert_str_eq(field(got, 3, "id"), "s3");
+	ck_assert_str_eq(field(got, 4, "id"), "h");
 	json_decref(got);
 	got = lease(8, 60000);
 	ck_assert_uint_eq(json_array_size(got), 0);
