@@ -37,7 +37,7 @@ enum {
 void wf_cmd_init(const char *name);
 
 /*
- * wf_cmd_init() for a tool that never calls libgit2 (wf-post-receive):
+ * wf_cmd_init() for a tool that never calls libgit2 (wf-proc-receive):
  * it does not pay for libgit2's initialisation, which reads every CA
  * certificate of the system.
  */
@@ -114,7 +114,7 @@ int wf_cmd_each_value(int argc, char **argv,
  */
 int wf_cmd_finish(int code);
 
-/* The receive hooks (wf-hooks, wf-post-receive). */
+/* The receive hooks (wf-hooks, wf-proc-receive). */
 
 /* Say something to the pusher: "name: ...", on stderr, as hooks talk. */
 void wf_cmd_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
