@@ -39,9 +39,9 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 # The packages a tool links when it needs fewer than all of them.  A
 # library left out here that the tool's code does reach is a link error,
 # not a silent slowdown.  wf-hooks never reads tar archives; the
-# post-receive fast path never touches libgit2.
+# proc-receive fast path never touches libgit2.
 TOOL_PKGS_wf-hooks = libgit2 sqlite3 jansson zlib
-TOOL_PKGS_wf-post-receive = sqlite3 jansson
+TOOL_PKGS_wf-proc-receive = sqlite3 jansson
 TOOL_LIBS = $(shell $(PKG_CONFIG) --libs $(or $(TOOL_PKGS_$(1)),$(PKGS)))
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
@@ -67,7 +67,7 @@ CMD_COMMON = cmd/common.o
 BINS = $(addprefix bin/,$(TOOLS))
 MANS = $(wildcard man/*.1)
 SCHEMAS = $(wildcard schema/*.json)
-HOOKS = hooks/pre-receive hooks/post-receive hooks/pre-push
+HOOKS = hooks/pre-receive hooks/proc-receive hooks/pre-push
 TEST_SRC = $(sort $(wildcard tests/check_*.c))
 TEST_OBJ = $(TEST_SRC:.c=.o)
 # Small drivers of library code for the shell tests.

@@ -1,16 +1,19 @@
 #!/bin/sh
 # What wf's server hooks add to a push: the median wall time of a push of
 # one new commit (a new file) to refs/for/main/<topic> into a bare repository with
-# the hooks (pre-receive validates, post-receive queues and starts the
-# landing in the background), against the same push into a bare
-# repository without hooks, in one run, pushes alternating.
+# the hooks (pre-receive validates; proc-receive queues, keeps the
+# commits at refs/wf/changes/<queue id> and starts the landing in the
+# background), against the same push into a bare repository without
+# hooks (where it makes a ref refs/for/main/<topic>), in one run,
+# pushes alternating.
 #
 #   sh bench/hook-overhead.sh [PUSHES]        (default 31 each)
 #
 # Landing is kept out of the figure: it runs in the background, and the
 # next push starts only once that runner is done, so the figure is what
 # the pusher waits for: validation, the enqueue and starting the runner.
-# The goal is under 30 ms added.  A throwaway setup is made in
+# The goal is under 30 ms added.  The runner removes the ref of each
+# change it landed: an empty refs/wf/ says it is done.  A throwaway setup is made in
 # bench/out/hooks/.  Exits non-zero only when a push fails or a change
 # does not land.
 set -u
@@ -74,7 +77,7 @@ while [ $i -lt "$pushes" ]; do
 	push_ms hooked.git "t$i" >>hooked.ms || exit 1
 	# The background runner of this push finishes before the next.
 	n=0
-	until [ -z "$(git -C hooked.git for-each-ref refs/for)" ] &&
+	until [ -z "$(git -C hooked.git for-each-ref refs/for refs/wf)" ] &&
 	    flock -n hooked.git/wf/land.lock true; do
 		n=$((n + 1))
 		[ $n -lt 300 ] || { echo "hook-overhead: error: no landing" >&2; exit 1; }

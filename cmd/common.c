@@ -12,6 +12,7 @@
 #include "git.h"
 #include "handover.h"
 #include "landing.h"
+#include "pktline.h"
 #include "push.h"
 
 static const char *progname = "wf";
@@ -315,63 +316,6 @@ wf_cmd_hook_key(char **out)
 }
 
 int
-wf_cmd_hook_enqueue(struct wf_queue *q, struct wf_change *const *cs,
-    const char *const *replaces, size_t n)
-{
-	json_t *res = NULL, *item;
-	char *dropped = NULL;
-	size_t i;
-	int error;
-
-	for (i = 0; i < n; i++) {
-		if (!replaces[i])
-			continue;
-		if ((error = wf_push_drop_waiting(&dropped, q,
-		    replaces[i])) < 0)
-			goto out;
-		if (dropped)
-			wf_cmd_say("'%s' replaces '%s', which is dropped from "
-			    "the queue", cs[i]->id, dropped);
-		free(dropped);
-		dropped = NULL;
-	}
-	if ((error = wf_queue_enqueue(&res, NULL, q, cs, n, 1)) < 0)
-		goto out;
-	json_array_foreach(res, i, item) {
-		const char *id = json_string_value(json_object_get(item, "id"));
-		json_t *err = json_object_get(item, "error");
-		json_t *pos = json_object_get(item, "position");
-		const char *state = json_string_value(json_object_get(item,
-		    "state"));
-
-		if (err) {
-			wf_cmd_error("'%s' was not queued: %s", id,
-			    json_string_value(err));
-			continue;
-		}
-		if (json_is_true(json_object_get(item, "existing")))
-			wf_cmd_say("'%s' was queued before; it is %s", id,
-			    state);
-		else if (json_is_integer(pos))
-			wf_cmd_say("queued '%s' for %s at position %lld (queue "
-			    "id %lld)", id, cs[i]->target,
-			    (long long)json_integer_value(pos),
-			    (long long)json_integer_value(json_object_get(item,
-			    "queue_id")));
-		else
-			wf_cmd_say("queued '%s' for %s (queue id %lld): it "
-			    "waits for its dependencies", id, cs[i]->target,
-			    (long long)json_integer_value(json_object_get(item,
-			    "queue_id")));
-		wf_cmd_say("follow it with: wf-queue show %s", id);
-	}
-	error = 0;
-out:
-	json_decref(res);
-	return error;
-}
-
-int
 wf_cmd_hook_start_runner(const char *wf_hooks, const char *gitdir,
     int quiet)
 {
@@ -395,4 +339,219 @@ wf_cmd_hook_start_runner(const char *wf_hooks, const char *gitdir,
 		wf_cmd_say("landing in the background; its log: %s", log);
 	free(log);
 	return error;
+}
+
+/* Run a `git update-ref --stdin` script in gitdir; WF_EOS. */
+static int
+update_refs(const char *gitdir, const char *script)
+{
+	const char *args[] = { "update-ref", "--stdin", NULL };
+	int status;
+
+	return wf_git_run(NULL, &status, gitdir, args, script);
+}
+
+/* Append a line to the script *s (of *len bytes). */
+static int
+script_add(char **s, size_t *len, const char *verb, const char *ref,
+    const char *hex)
+{
+	size_t n = strlen(verb) + strlen(ref) + (hex ? strlen(hex) : 0) + 3;
+	char *p = realloc(*s, *len + n + 1);
+
+	if (!p)
+		return wf_error_oom();
+	*s = p;
+	/* A hex id may be the start of an update line: 40 digits. */
+	*len += (size_t)sprintf(p + *len, "%s %s%s%.40s\n", verb, ref,
+	    hex ? " " : "", hex ? hex : "");
+	return 0;
+}
+
+/* Tell the pusher about the earlier versions `c` superseded. */
+static void
+say_superseded(const struct wf_change *c, const json_t *old)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(old, i, e) {
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *st = json_string_value(json_object_get(e,
+		    "state"));
+
+		if (st && strcmp(st, "leased") == 0)
+			wf_cmd_say("'%s', pushed to the same ref before, is "
+			    "being landed; '%s' is a change of its own", id,
+			    c->id);
+		else
+			wf_cmd_say("'%s' replaces '%s', which is dropped from "
+			    "the queue", c->id, id);
+	}
+}
+
+static void
+fail_all(struct wf_cmd_proc_item *items, size_t n, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!items[i].change || items[i].error)
+			continue;
+		items[i].error = strdup(why);
+		items[i].queue_id = 0;
+	}
+}
+
+int
+wf_cmd_hook_proc_queue(struct wf_queue *q, const char *gitdir,
+    struct wf_cmd_proc_item *items, size_t n)
+{
+	struct wf_queue_batch *b = NULL;
+	struct wf_queue_added a;
+	json_t *old = NULL, *gone = NULL;
+	char *script = NULL, *drop = NULL;
+	size_t i, k, len = 0, dlen = 0, nb = 0;
+	size_t *at = NULL;	/* item of each change added to the batch */
+	int error;
+
+	if (!(at = calloc(n + 1, sizeof(*at))) || !(gone = json_array())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	if ((error = wf_queue_batch_begin(&b, q, 1)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct wf_change *c = items[i].change;
+
+		if (!c || items[i].error)
+			continue;
+		/* A topic's change replaces its earlier versions. */
+		if (strchr(c->id, ':')) {
+			if ((error = wf_queue_batch_supersede(&old, b,
+			    c->target, items[i].ref, c->id)) < 0)
+				goto out;
+			say_superseded(c, old);
+			json_array_extend(gone, old);
+			json_decref(old);
+			old = NULL;
+		}
+		error = wf_queue_batch_add(b, c);
+		if (error < 0 && error != WF_ECONFLICT)
+			goto out;
+		wf_error_clear();
+		at[nb++] = i;
+	}
+	for (k = 0; k < nb; k++) {
+		struct wf_cmd_proc_item *it = &items[at[k]];
+
+		wf_queue_batch_get(&a, b, k);
+		if (a.error) {
+			it->error = strdup(a.error);
+			continue;
+		}
+		it->queue_id = a.queue_id;
+		snprintf(it->kept, sizeof(it->kept), WF_PUSH_KEPT_PREFIX "%lld",
+		    (long long)a.queue_id);
+		if (a.queue_id > 0 && (error = script_add(&script, &len,
+		    "update", it->kept, it->new_hex)) < 0)
+			goto out;
+		if (a.queue_id == 0)
+			it->kept[0] = '\0';	/* archived: landed long ago */
+	}
+	/* The commits kept before the queue holds them: ok means both. */
+	if (script && (error = update_refs(gitdir, script)) < 0)
+		goto out;
+	if ((error = wf_queue_batch_commit(b)) < 0) {
+		char *undo = NULL;
+		size_t ulen = 0;
+
+		for (k = 0; k < nb; k++)
+			if (items[at[k]].kept[0] && script_add(&undo, &ulen,
+			    "delete", items[at[k]].kept, NULL) < 0)
+				break;
+		if (undo)
+			update_refs(gitdir, undo);
+		free(undo);
+		goto out;
+	}
+	for (k = 0; k < nb; k++) {
+		struct wf_cmd_proc_item *it = &items[at[k]];
+
+		wf_queue_batch_get(&a, b, k);
+		if (a.error) {
+			wf_cmd_error("'%s' was not queued: %s", a.id, a.error);
+			continue;
+		}
+		if (a.existing)
+			wf_cmd_say("'%s' was queued before; it is %s", a.id,
+			    a.state);
+		else if (a.position > 0)
+			wf_cmd_say("queued '%s' for %s at position %lld (queue "
+			    "id %lld)", a.id, it->change->target,
+			    (long long)a.position, (long long)a.queue_id);
+		else
+			wf_cmd_say("queued '%s' for %s (queue id %lld): it "
+			    "waits for its dependencies", a.id,
+			    it->change->target, (long long)a.queue_id);
+		if (it->kept[0])
+			wf_cmd_say("its commits are kept at %s; follow it with: "
+			    "wf-queue show %s", it->kept, a.id);
+	}
+	/* The refs of the versions dropped: nothing needs them now. */
+	json_array_foreach(gone, i, old) {
+		char ref[64];
+
+		if (strcmp(json_string_value(json_object_get(old, "state")),
+		    "leased") == 0)
+			continue;
+		snprintf(ref, sizeof(ref), WF_PUSH_KEPT_PREFIX "%lld", (long long)
+		    json_integer_value(json_object_get(old, "queue_id")));
+		if ((error = script_add(&drop, &dlen, "delete", ref,
+		    NULL)) < 0)
+			break;
+	}
+	old = NULL;
+	if (drop && update_refs(gitdir, drop) < 0)
+		wf_cmd_warn("%s", wf_error_last());
+	error = 0;
+out:
+	if (error < 0)
+		fail_all(items, n, wf_error_last());
+	wf_queue_batch_free(b);
+	json_decref(old);
+	json_decref(gone);
+	free(script);
+	free(drop);
+	free(at);
+	return error;
+}
+
+int
+wf_cmd_hook_proc_answer(int fd, const struct wf_cmd_proc_item *items,
+    size_t n)
+{
+	size_t i;
+	int error;
+
+	for (i = 0; i < n; i++) {
+		const struct wf_cmd_proc_item *it = &items[i];
+		const char *why = it->error ? it->error : it->why;
+
+		if (!why && !it->change)
+			why = "not queued";
+		if ((error = wf_push_proc_answer(fd, it->ref, why ? NULL :
+		    it->kept[0] ? it->kept : NULL, why)) < 0)
+			return error;
+	}
+	return wf_pktline_flush(fd);
+}
+
+void
+wf_cmd_proc_items_release(struct wf_cmd_proc_item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; items && i < n; i++)
+		free(items[i].error);
 }

@@ -37,7 +37,7 @@ enum {
 void wf_cmd_init(const char *name);
 
 /*
- * wf_cmd_init() for a tool that never calls libgit2 (wf-post-receive):
+ * wf_cmd_init() for a tool that never calls libgit2 (wf-proc-receive):
  * it does not pay for libgit2's initialisation, which reads every CA
  * certificate of the system.
  */
@@ -114,7 +114,7 @@ int wf_cmd_each_value(int argc, char **argv,
  */
 int wf_cmd_finish(int code);
 
-/* The receive hooks (wf-hooks, wf-post-receive). */
+/* The receive hooks (wf-hooks, wf-proc-receive). */
 
 /* Say something to the pusher: "name: ...", on stderr, as hooks talk. */
 void wf_cmd_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -128,16 +128,6 @@ void wf_cmd_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int wf_cmd_hook_key(char **out);
 
 /*
- * Drop, for each change of cs[0..n), the waiting change it replaces
- * (replaces[i], NULL for none; see wf_push_drop_waiting()), then queue
- * them all in one transaction, and tell the pusher the queue id,
- * position and how to follow each.  On error nothing is queued (what
- * was dropped stays dropped).
- */
-int wf_cmd_hook_enqueue(struct wf_queue *q, struct wf_change *const *cs,
-    const char *const *replaces, size_t n);
-
-/*
  * Start `<wf_hooks> land -C <gitdir>` in the background, its output
  * appended to <gitdir>/wf/hooks.log, once the git-receive-pack of the
  * push has exited, and, unless `quiet`, tell the pusher where that log
@@ -145,5 +135,42 @@ int wf_cmd_hook_enqueue(struct wf_queue *q, struct wf_change *const *cs,
  */
 int wf_cmd_hook_start_runner(const char *wf_hooks, const char *gitdir,
     int quiet);
+
+/* One update a proc-receive hook answers. */
+struct wf_cmd_proc_item {
+	const char *ref;		/* the ref pushed (borrowed) */
+	const char *new_hex;		/* the commit pushed: 40 hex digits,
+					   perhaps more text after (borrowed) */
+	struct wf_change *change;	/* what to queue (borrowed), or NULL */
+	const char *why;		/* change NULL: why it is refused */
+	/* Set by wf_cmd_hook_proc_queue(): */
+	int64_t queue_id;
+	char kept[64];			/* the ref keeping it, or "" */
+	char *error;			/* not queued: why (owned) */
+};
+
+/*
+ * Queue the changes of items[0..n) in one transaction, each pushed to
+ * a topic superseding the earlier versions of that topic still waiting
+ * (wf_queue_batch_supersede()), and keep each one's commits at
+ * WF_PUSH_KEPT_PREFIX<queue id> in `gitdir` before the transaction commits,
+ * so that an item without error is queued and kept, both.  Tell the
+ * pusher each one's id, position and ref.  A change refused by the
+ * queue (its id queued with other content) gets its error; on any
+ * other error nothing is queued, every item with a change gets the
+ * error, and it is returned.
+ */
+int wf_cmd_hook_proc_queue(struct wf_queue *q, const char *gitdir,
+    struct wf_cmd_proc_item *items, size_t n);
+
+/*
+ * Answer receive-pack for items[0..n), in order, on `fd`: ok with the
+ * kept ref, or ng with the item's error or why; then a flush.  WF_EOS.
+ */
+int wf_cmd_hook_proc_answer(int fd, const struct wf_cmd_proc_item *items,
+    size_t n);
+
+/* Free what the items own (not the array).  NULL is a no-op. */
+void wf_cmd_proc_items_release(struct wf_cmd_proc_item *items, size_t n);
 
 #endif

@@ -30,7 +30,7 @@ static const char usage[] =
 "       wf-hooks uninstall [--server | --client] [-C DIR] [--pretty]\n"
 "       wf-hooks status [-C DIR] [--pretty]\n"
 "       wf-hooks land [--wait] [-C DIR] [BRANCH...]\n"
-"       wf-hooks pre-receive | post-receive\n"
+"       wf-hooks pre-receive | proc-receive [--negotiated]\n"
 "       wf-hooks pre-push REMOTE URL\n"
 "\n"
 "Install the git hooks that make a push to refs/for/<branch>[/<topic>]\n"
@@ -40,24 +40,27 @@ static const char usage[] =
 "uninstall and status write one line of JSON per hook:\n"
 "{\"hook\", \"path\", \"state\", \"chained\"}.\n"
 "\n"
-"  --server             the server hooks: pre-receive, post-receive\n"
+"  --server             the server hooks: pre-receive, proc-receive\n"
 "                       (the default in a bare repository)\n"
 "  --client             the client hook: pre-push (the default\n"
 "                       elsewhere)\n"
 "  -C, --repo DIR       the repository (default: the current directory)\n"
 "  --wait               land: wait for the runner that holds the lock\n"
+"  --negotiated         proc-receive: the protocol's version is answered\n"
+"                       already (stdin replays what was read)\n"
 "  --pretty             indent the output\n"
 "  --help               show this help and exit\n"
 "  --version            show the version and exit\n"
 "\n"
-"The hooks run the commands pre-receive, post-receive and pre-push,\n"
+"The hooks run the commands pre-receive, proc-receive and pre-push,\n"
 "with the input and arguments git gives them; land is the landing\n"
-"runner post-receive starts.\n";
+"runner proc-receive starts.\n";
 
 enum {
 	OPT_SERVER = WF_OPT_TOOL,
 	OPT_CLIENT,
-	OPT_WAIT
+	OPT_WAIT,
+	OPT_NEGOTIATED
 };
 
 static const struct option longopts[] = {
@@ -65,6 +68,7 @@ static const struct option longopts[] = {
 	{ "server", no_argument, NULL, OPT_SERVER },
 	{ "client", no_argument, NULL, OPT_CLIENT },
 	{ "wait", no_argument, NULL, OPT_WAIT },
+	{ "negotiated", no_argument, NULL, OPT_NEGOTIATED },
 	{ "repo", required_argument, NULL, 'C' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -73,6 +77,7 @@ struct ctx {
 	const char *repo_dir;
 	unsigned which;		/* WF_HOOKS_SERVER | WF_HOOKS_CLIENT */
 	int wait;
+	int negotiated;		/* proc-receive: the version is answered */
 	char **operands;
 	int noperands;
 	const char *self;	/* this program, for the landing runner */
@@ -169,9 +174,9 @@ free_updates(struct wf_push_update *us, size_t n)
 }
 
 /*
- * Leave the changes validated for the push to its post-receive, which
+ * Leave the changes validated for the push to its proc-receive, which
  * then queues them without validating them again (see handover.h).
- * Not being able to is no reason to refuse a push: post-receive then
+ * Not being able to is no reason to refuse a push: proc-receive then
  * validates, as it does when nothing was left for it.
  */
 static void
@@ -292,7 +297,7 @@ trimmed(const char *s)
 /* After a landing the pusher waited for: what became of each change. */
 static void
 report_states(git_repository *repo, struct wf_queue *q,
-    const struct wf_push_update *us, size_t n)
+    const struct wf_cmd_proc_item *items, size_t n)
 {
 	json_t *e = NULL;
 	git_oid tip;
@@ -300,29 +305,31 @@ report_states(git_repository *repo, struct wf_queue *q,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		const struct wf_change *c = items[i].change;
 		const char *state, *why;
 
-		if (us[i].kind != WF_PUSH_QUEUE || !us[i].change)
+		if (!c || items[i].error)
 			continue;
-		if (wf_queue_show(&e, q, us[i].id) < 0) {
-			wf_cmd_say("'%s': %s", us[i].id, wf_error_last());
+		if (wf_queue_show(&e, q, c->id) < 0) {
+			wf_cmd_say("'%s': %s", c->id, wf_error_last());
 			continue;
 		}
 		state = json_string_value(json_object_get(e, "state"));
 		why = json_string_value(json_object_get(e, "last_error"));
-		snprintf(ref, sizeof(ref), "refs/heads/%s", us[i].target);
+		snprintf(ref, sizeof(ref), "refs/heads/%s", c->target);
 		if (state && strcmp(state, "landed") == 0 &&
 		    git_reference_name_to_id(&tip, repo, ref) == 0)
-			wf_cmd_say("'%s' landed: %s is now at %s", us[i].id,
-			    us[i].target, git_oid_tostr(hex, 13, &tip));
+			wf_cmd_say("'%s' landed: %s is now at %s", c->id,
+			    c->target, git_oid_tostr(hex, 13, &tip));
 		else if (state && strcmp(state, "dead") == 0)
 			wf_cmd_say("'%s' did not land and is dead: %.*s\n%s: "
-			    "its ref %s is kept; push a fixed version to it",
-			    us[i].id,
+			    "its commits stay at %s; push a fixed version to "
+			    "%s", c->id,
 			    why ? (int)trimmed(why) : 19, why ? why :
-			    "no reason recorded", wf_cmd_name(), us[i].ref);
+			    "no reason recorded", wf_cmd_name(),
+			    items[i].kept, items[i].ref);
 		else
-			wf_cmd_say("'%s' is %s%s%.*s", us[i].id,
+			wf_cmd_say("'%s' is %s%s%.*s", c->id,
 			    state ? state : "?", why ? ": " : "",
 			    why ? (int)trimmed(why) : 0,
 			    why ? why : "");
@@ -331,117 +338,190 @@ report_states(git_repository *repo, struct wf_queue *q,
 	}
 }
 
-/*
- * Queue the changes of the updates that carry one (each replacing the
- * change its ref carried before); say how it went.
- */
+/* What proc-receive answers for an update it cannot queue. */
 static int
-enqueue(struct wf_queue *q, struct wf_push_update *us, size_t n)
+refuse(struct wf_cmd_proc_item *it, const char *fmt, const char *arg)
 {
-	struct wf_change **cs = NULL;
-	char **replaces = NULL;
-	size_t i, k = 0;
-	int error = 0;
+	char buf[512];
 
-	if (!(cs = calloc(n + 1, sizeof(*cs))) ||
-	    !(replaces = calloc(n + 1, sizeof(*replaces)))) {
-		error = wf_error_oom();
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if (us[i].kind != WF_PUSH_QUEUE || !us[i].change)
-			continue;
-		if (!git_oid_is_zero(&us[i].old_id) &&
-		    (error = wf_push_change_id(&replaces[k], us[i].target,
-		    us[i].topic, &us[i].old_id)) < 0)
-			goto out;
-		cs[k++] = us[i].change;
-	}
-	error = wf_cmd_hook_enqueue(q, cs, (const char *const *)replaces, k);
-out:
-	for (i = 0; replaces && i < k; i++)
-		free(replaces[i]);
-	free(replaces);
-	free(cs);
-	return error;
+	snprintf(buf, sizeof(buf), fmt, arg);
+	wf_cmd_error("%s", buf);
+	if (!(it->error = strdup(buf)))
+		return wf_error_oom();
+	return 0;
 }
 
 /*
- * post-receive: queue what was pushed to refs/for/, then land it, in
- * the background or, with -o wf.wait, while the pusher waits.
+ * Classify and validate the updates of a proc-receive request (the
+ * objects are in the repository by now) into items; those refused get
+ * their error, said to the pusher.
  */
 static int
-cmd_post_receive(struct ctx *ctx)
+proc_items(struct wf_cmd_proc_item *items, struct wf_push_update *us,
+    const struct wf_push_proc *p, git_repository *repo,
+    const struct wf_push_opts *opts, const char *opts_error)
+{
+	size_t i;
+	int error, any = 0;
+
+	for (i = 0; i < p->ncommands; i++) {
+		const char *line = p->commands[i];
+		struct wf_cmd_proc_item *it = &items[i];
+
+		it->ref = strlen(line) > 2 * GIT_OID_HEXSZ + 2 ?
+		    line + 2 * GIT_OID_HEXSZ + 2 : line;
+		it->new_hex = line + GIT_OID_HEXSZ + 1;
+		if (opts_error) {
+			if (!(it->error = strdup(opts_error)))
+				return wf_error_oom();
+			continue;
+		}
+		if ((error = wf_push_update_parse(&us[i], line)) < 0 ||
+		    (error = wf_push_check(&us[i], repo, opts)) < 0) {
+			if (error != WF_EINPUT)
+				return error;
+			if ((error = refuse(it, "%s", wf_error_last())) < 0)
+				return error;
+			wf_error_clear();
+			continue;
+		}
+		if (us[i].kind == WF_PUSH_WITHDRAW) {
+			if ((error = refuse(it, "%s: nothing to delete: a push "
+			    "to refs/for/ creates no ref (a change's commits "
+			    "are kept at " WF_PUSH_KEPT_PREFIX "<queue id>)",
+			    it->ref)) < 0)
+				return error;
+		} else if (us[i].kind != WF_PUSH_QUEUE) {
+			if ((error = refuse(it, "%s: wf queues only pushes to "
+			    "refs/for/<branch>[/<topic>]", it->ref)) < 0)
+				return error;
+		} else {
+			it->ref = us[i].ref;
+			it->change = us[i].change;
+		}
+	}
+	/* An atomic push is queued whole or not at all. */
+	for (i = 0; p->atomic && i < p->ncommands; i++)
+		any |= items[i].error != NULL;
+	for (i = 0; any && i < p->ncommands; i++)
+		if (!items[i].error && !(items[i].error = strdup("atomic "
+		    "push: another update is refused")))
+			return wf_error_oom();
+	return 0;
+}
+
+/* The targets of the items queued, borrowed from their changes. */
+static size_t
+queued_targets(const char **targets, const struct wf_cmd_proc_item *items,
+    size_t n)
+{
+	size_t i, j, nt = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!items[i].change || items[i].error)
+			continue;
+		for (j = 0; j < nt && strcmp(targets[j],
+		    items[i].change->target); j++)
+			;
+		if (j == nt)
+			targets[nt++] = items[i].change->target;
+	}
+	return nt;
+}
+
+/*
+ * proc-receive: queue what is pushed to refs/for/, keep its commits at
+ * refs/wf/changes/<queue id>, and answer git-receive-pack with that
+ * ref; land in the background or, with -o wf.wait, before answering.
+ * The updates are validated again here: this is the way of pushes the
+ * fast one (wf-proc-receive) leaves, which has taken the handover.
+ */
+static int
+cmd_proc_receive(struct ctx *ctx)
 {
 	struct wf_push_opts opts = WF_PUSH_OPTS_INIT;
 	struct wf_landing_opts lo = WF_LANDING_OPTS_INIT;
 	struct wf_queue_opts qo = WF_QUEUE_OPTS_INIT;
+	struct wf_push_proc p;
 	struct wf_push_update *us = NULL;
+	struct wf_cmd_proc_item *items = NULL;
 	git_repository *repo = NULL;
 	struct wf_queue *q = NULL;
-	const char **strv = NULL, **targets = NULL;
-	char *db = NULL;
+	const char **targets = NULL, *gitdir;
+	char *db = NULL, *opts_error = NULL;
 	json_t *pass = NULL;
-	size_t i, j, n = 0, nt = 0;
-	int error;
+	size_t n = 0, nt;
+	int error, answered = 0;
 
-	if ((error = read_updates(&us, &n)) < 0 ||
-	    (error = open_hook_repo(&repo)) < 0)
+	memset(&p, 0, sizeof(p));
+	if ((error = wf_push_proc_read(&p, 0, 1, ctx->negotiated)) < 0)
 		goto out;
+	n = p.ncommands;
+	if ((error = open_hook_repo(&repo)) < 0)
+		goto out;
+	gitdir = git_repository_commondir(repo);
 	discard_handover(repo);
-	/* pre-receive refused bad options; here they can only be fine. */
-	if ((error = push_opts(&opts, &strv)) < 0)
-		goto out;
-	if (!(targets = calloc(n + 1, sizeof(*targets)))) {
+	if (wf_push_opts_parse(&opts, (const char *const *)p.options,
+	    p.noptions) < 0) {
+		wf_cmd_error("%s", wf_error_last());
+		if (!(opts_error = strdup(wf_error_last()))) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if (!(us = calloc(n + 1, sizeof(*us))) ||
+	    !(items = calloc(n + 1, sizeof(*items))) ||
+	    !(targets = calloc(n + 1, sizeof(*targets)))) {
 		error = wf_error_oom();
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		error = wf_push_check(&us[i], repo, &opts);
-		if (error == WF_EINPUT) {
-			/* Accepted by pre-receive, refused now: say so. */
-			wf_cmd_error("%s; not queued", wf_error_last());
-			continue;
-		}
-		if (error < 0)
-			goto out;
-		if (us[i].kind != WF_PUSH_QUEUE)
-			continue;
-		for (j = 0; j < nt && strcmp(targets[j], us[i].target); j++)
-			;
-		if (j == nt)
-			targets[nt++] = us[i].target;
-	}
-	error = 0;
-	if (nt == 0)
+	if ((error = proc_items(items, us, &p, repo, &opts, opts_error)) < 0)
 		goto out;
+	if (!(nt = queued_targets(targets, items, n)))
+		goto answer;
 	if (!(db = queue_path(repo))) {
 		error = wf_error_oom();
 		goto out;
 	}
-	qo.actor = "wf-hooks post-receive";
+	qo.actor = "wf-hooks proc-receive";
 	qo.no_checkpoint = 1;
-	if ((error = wf_queue_open(&q, db, &qo)) < 0 ||
-	    (error = enqueue(q, us, n)) < 0 ||
-	    (error = wf_landing_request(git_repository_commondir(repo),
-	    targets, nt)) < 0)
+	if ((error = wf_queue_open(&q, db, &qo)) < 0) {
+		wf_cmd_error("%s", wf_error_last());
+		for (size_t i = 0; i < n; i++)
+			if (items[i].change && !items[i].error &&
+			    !(items[i].error = strdup(wf_error_last()))) {
+				error = wf_error_oom();
+				goto out;
+			}
+		goto answer;
+	}
+	if (wf_cmd_hook_proc_queue(q, gitdir, items, n) < 0) {
+		wf_cmd_error("%s; nothing was queued", wf_error_last());
+		goto answer;
+	}
+	if (!(nt = queued_targets(targets, items, n)))
+		goto answer;
+	if ((error = wf_landing_request(gitdir, targets, nt)) < 0)
 		goto out;
 	if (!opts.wait) {
 		int busy;
 
 		/* A runner at work sees this request when it unlocks. */
-		if ((error = wf_landing_busy(&busy,
-		    git_repository_commondir(repo))) < 0)
+		if ((error = wf_landing_busy(&busy, gitdir)) < 0)
 			goto out;
 		if (busy)
 			wf_cmd_say("a landing runner is at work; it lands this "
 			    "too");
 		else
-			error = wf_cmd_hook_start_runner(ctx->self,
-			    git_repository_commondir(repo), 0);
-		goto out;
+			error = wf_cmd_hook_start_runner(ctx->self, gitdir, 0);
+		if (error < 0)
+			goto out;
+		goto answer;
 	}
+	/* The pusher waits: land before git hears back. */
 	wf_cmd_say("landing now, as -o wf.wait asks");
+	wf_queue_free(q);
+	q = NULL;
 	lo.wait = 1;
 	lo.db = getenv("WF_DB") && *getenv("WF_DB") ? getenv("WF_DB") : NULL;
 	lo.err_fd = 2;
@@ -452,23 +532,41 @@ cmd_post_receive(struct ctx *ctx)
 		wf_cmd_error("wf-apply exited with status %lld",
 		    (long long)json_integer_value(json_object_get(pass,
 		    "status")));
-	report_states(repo, q, us, n);
+	if ((error = wf_queue_open(&q, db, &qo)) < 0)
+		goto out;
+	report_states(repo, q, items, n);
 	/* Pushes that came meanwhile are landed in the background. */
-	if (json_is_true(json_object_get(pass, "more")))
-		error = wf_cmd_hook_start_runner(ctx->self,
-		    git_repository_commondir(repo), 1);
+	if (json_is_true(json_object_get(pass, "more")) &&
+	    (error = wf_cmd_hook_start_runner(ctx->self, gitdir, 1)) < 0)
+		goto out;
+answer:
+	answered = 1;
+	error = wf_cmd_hook_proc_answer(1, items, n);
 out:
+	if (error < 0 && !answered && items) {
+		/* Whatever went wrong, receive-pack hears it for each. */
+		wf_cmd_error("%s", wf_error_last());
+		wf_cmd_proc_items_release(items, n);
+		for (size_t i = 0; i < n; i++)
+			items[i].error = NULL, items[i].change = NULL,
+			    items[i].why = "wf-hooks failed; see its message";
+		wf_cmd_hook_proc_answer(1, items, n);
+		error = 0;
+	}
 	json_decref(pass);
 	wf_queue_free(q);
 	free(db);
+	free(opts_error);
 	free(targets);
-	free(strv);
-	free_updates(us, n);
+	wf_cmd_proc_items_release(items, n);
+	free(items);
+	if (us)
+		free_updates(us, n);
+	wf_push_proc_release(&p);
 	git_repository_free(repo);
-	/* The refs are updated whatever happens here: report, exit 0. */
 	if (error < 0)
-		wf_cmd_fail(error);
-	return error < 0 ? wf_cmd_exit_code(error) : WF_EXIT_OK;
+		return wf_cmd_fail(error);
+	return WF_EXIT_OK;
 }
 
 /* The time now, for the log. */
@@ -734,7 +832,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, 0, 0 },
 	{ "land", cmd_land, 0, INT_MAX },
 	{ "pre-receive", cmd_pre_receive, 0, 0 },
-	{ "post-receive", cmd_post_receive, 0, 0 },
+	{ "proc-receive", cmd_proc_receive, 0, 0 },
 	{ "pre-push", cmd_pre_push, 1, 2 },
 	{ NULL, NULL, 0, 0 }
 };
@@ -928,6 +1026,9 @@ main(int argc, char **argv)
 		case OPT_WAIT:
 			ctx.wait = 1;
 			break;
+		case OPT_NEGOTIATED:
+			ctx.negotiated = 1;
+			break;
 		case 'C':
 			ctx.repo_dir = optarg;
 			break;
@@ -952,6 +1053,10 @@ main(int argc, char **argv)
 		code = n < cmd->min ? wf_cmd_usage_error("%s: missing operand",
 		    cmd->name) : wf_cmd_usage_error("%s: unexpected operand "
 		    "'%s'", cmd->name, argv[optind + 1 + cmd->max]);
+		goto done;
+	}
+	if (ctx.negotiated && cmd->fn != cmd_proc_receive) {
+		code = wf_cmd_usage_error("--negotiated is for proc-receive");
 		goto done;
 	}
 	if (ctx.wait && cmd->fn != cmd_land) {

@@ -46,4 +46,25 @@ int wf_git_changed_paths(json_t **out, git_repository *repo,
 int wf_git_diff_paths(json_t **out, git_repository *repo, const git_oid *from,
     const git_oid *to);
 
+/*
+ * Run `git [--git-dir=<gitdir>] <args...>` (at most 30 arguments; the
+ * environment is this process's), `input` (may be NULL) on its
+ * standard input.  *out (may be NULL) is a new string of its standard
+ * output; *status its exit status.  A git that fails is WF_EOS, with
+ * its exit status and standard error in the message; *out is then
+ * NULL.  Runs no shell: the arguments are passed as they are.
+ */
+int wf_git_run(char **out, int *status, const char *gitdir,
+    const char *const *args, const char *input);
+
+/*
+ * The version in what `git --version` writes ("git version 2.39.5"):
+ * out[0..2] major, minor, patch (0 when absent).  WF_EINPUT when the
+ * text does not give at least a major and a minor number.
+ */
+int wf_git_version_parse(unsigned out[3], const char *text);
+
+/* The version of the git on PATH, as wf_git_version_parse().  WF_EOS. */
+int wf_git_version(unsigned out[3]);
+
 #endif

@@ -9,20 +9,20 @@
 #include "push.h"
 
 /*
- * What the pre-receive hook of a push hands to its post-receive hook:
+ * What the pre-receive hook of a push hands to its proc-receive hook:
  * the change requests it validated in git's quarantine, so that
- * post-receive can queue them without validating them again -- and
+ * proc-receive can queue them without validating them again -- and
  * without loading libgit2 at all, which is most of its cost.
  *
  * One file per push, <gitdir>/wf/handover/<key>, named by the key of
- * the git-receive-pack process that runs both hooks of the push (its
+ * the git-receive-pack process that runs the hooks of the push (its
  * boot id, pid and start time: no other push, before or after a reboot,
  * has the same one).  It is written whole under a temporary name and
  * renamed, read once and removed.  Each entry names the exact ref
- * update it was validated for ("<old> <new> <ref>"), so post-receive
+ * update it was validated for ("<old> <new> <ref>"), so proc-receive
  * takes an entry only for the very update git reports to it; an update
- * with no entry, a missing or damaged file, is post-receive's cue to
- * validate as before.  Files of pushes that never reached post-receive
+ * with no entry, a missing or damaged file, is proc-receive's cue to
+ * validate as before.  Files of pushes that never reached proc-receive
  * (refused later, or killed) are removed by the next save once their
  * receive-pack is gone.
  */

@@ -47,7 +47,7 @@ wf_hash_json(git_oid *out, const json_t *v)
 	return error;
 }
 
-/* As git_oid_tostr() writes it, without libgit2 (wf-post-receive). */
+/* As git_oid_tostr() writes it, without libgit2 (wf-proc-receive). */
 char *
 wf_hash_hex(char *out, const git_oid *id)
 {

@@ -7,20 +7,36 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "git.h"
 #include "hooks.h"
 
 #define CHAINED ".wf-chained"
 #define MAX_HOOK (1024 * 1024)
 
+/* proc-receive appeared in git 2.29. */
+#define PROC_RECEIVE_MAJOR 2
+#define PROC_RECEIVE_MINOR 29
+#define PROC_RECEIVE_REFS "refs/for"
+
+enum {
+	NO_CHAIN = 1,	/* a foreign hook there cannot be chained */
+	RETIRED = 2	/* wf's no more: install takes an old one out */
+};
+
 static const struct {
 	const char *name;
 	unsigned which;
+	unsigned flags;
 } hooks[] = {
-	{ "pre-receive", WF_HOOKS_SERVER },
-	{ "post-receive", WF_HOOKS_SERVER },
-	{ "pre-push", WF_HOOKS_CLIENT },
-	{ NULL, 0 }
+	{ "pre-receive", WF_HOOKS_SERVER, 0 },
+	{ "proc-receive", WF_HOOKS_SERVER, NO_CHAIN },
+	/* Before proc-receive, post-receive queued: gone since. */
+	{ "post-receive", WF_HOOKS_SERVER, RETIRED },
+	{ "pre-push", WF_HOOKS_CLIENT, 0 },
+	{ NULL, 0, 0 }
 };
+
+#define NHOOKS (sizeof(hooks) / sizeof(*hooks) - 1)
 
 static char *
 join(const char *dir, const char *name, const char *suffix)
@@ -325,40 +341,139 @@ look(struct place *p, const char *dir, const char *name)
 	return 0;
 }
 
+/* Whether receive.procReceiveRefs holds refs/for already. */
 static int
-set_push_options(git_repository *repo)
+has_for_refs(int *out, git_config *cfg)
+{
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	int error;
+
+	*out = 0;
+	if (git_config_multivar_iterator_new(&it, cfg,
+	    "receive.procReceiveRefs", NULL) < 0)
+		return wf_error_set_git(WF_EOS, "cannot read "
+		    "receive.procReceiveRefs");
+	while ((error = git_config_next(&e, it)) == 0)
+		if (e->value && strcmp(e->value, PROC_RECEIVE_REFS) == 0)
+			*out = 1;
+	git_config_iterator_free(it);
+	if (error != GIT_ITEROVER)
+		return wf_error_set_git(WF_EOS, "cannot read "
+		    "receive.procReceiveRefs");
+	return 0;
+}
+
+/*
+ * The configuration the server hooks need: push options advertised
+ * (-o wf.wait), and refs/for/ left to proc-receive.
+ */
+static int
+set_server_config(git_repository *repo)
 {
 	git_config *cfg = NULL;
-	int v = 0, error = 0;
+	int v = 0, has, error = 0;
 
 	if (git_repository_config(&cfg, repo) < 0)
 		return wf_error_set_git(WF_EOS, "cannot read the configuration");
 	if ((git_config_get_bool(&v, cfg, "receive.advertisePushOptions") < 0 ||
 	    !v) && git_config_set_bool(cfg, "receive.advertisePushOptions",
-	    1) < 0)
+	    1) < 0) {
 		error = wf_error_set_git(WF_EOS, "cannot set "
 		    "receive.advertisePushOptions");
+		goto out;
+	}
+	git_error_clear();
+	if ((error = has_for_refs(&has, cfg)) < 0)
+		goto out;
+	if (!has && git_config_set_multivar(cfg, "receive.procReceiveRefs",
+	    "^$", PROC_RECEIVE_REFS) < 0)
+		error = wf_error_set_git(WF_EOS, "cannot set "
+		    "receive.procReceiveRefs");
+out:
+	git_error_clear();
+	git_config_free(cfg);
+	return error;
+}
+
+/* Take out what set_server_config() put in for proc-receive. */
+static int
+unset_server_config(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	int error = 0, rc;
+
+	if (git_repository_config(&cfg, repo) < 0)
+		return wf_error_set_git(WF_EOS, "cannot read the configuration");
+	rc = git_config_delete_multivar(cfg, "receive.procReceiveRefs",
+	    "^refs/for$");
+	if (rc < 0 && rc != GIT_ENOTFOUND)
+		error = wf_error_set_git(WF_EOS, "cannot unset "
+		    "receive.procReceiveRefs");
 	git_error_clear();
 	git_config_free(cfg);
 	return error;
 }
 
 int
+wf_hooks_git_check(const unsigned version[3])
+{
+	if (version[0] > PROC_RECEIVE_MAJOR || (version[0] ==
+	    PROC_RECEIVE_MAJOR && version[1] >= PROC_RECEIVE_MINOR))
+		return 0;
+	return wf_error_set(WF_EOS, "git %u.%u.%u is too old for the server "
+	    "hooks: they need its proc-receive hook, git %d.%d or later",
+	    version[0], version[1], version[2], PROC_RECEIVE_MAJOR,
+	    PROC_RECEIVE_MINOR);
+}
+
+/* Take wf's hook out of place `p`, putting the chained one back. */
+static int
+take_out(const char **state, struct place *p, int *restored)
+{
+	*restored = 0;
+	*state = "absent";
+	if (p->present && !p->mine) {
+		*state = "foreign";
+		return 0;
+	}
+	if (p->present) {
+		if (unlink(p->path) < 0)
+			return wf_error_set_errno(WF_EOS, "cannot remove '%s'",
+			    p->path);
+		*state = "removed";
+	}
+	if (p->has_chained) {
+		if (rename(p->chained, p->path) < 0)
+			return wf_error_set_errno(WF_EOS, "cannot rename '%s'",
+			    p->chained);
+		*state = "restored";
+		*restored = 1;
+	}
+	return 0;
+}
+
+int
 wf_hooks_install(json_t **out, git_repository *repo,
     const struct wf_hooks_opts *opts)
 {
-	struct place p[3];
-	char *dir = NULL, *text[3] = { NULL, NULL, NULL };
+	struct place p[NHOOKS];
+	char *dir = NULL, *text[NHOOKS];
 	json_t *res = NULL;
 	unsigned which = opts && opts->which ? opts->which : WF_HOOKS_ALL;
+	unsigned version[3];
 	size_t i;
-	int error;
+	int error, restored;
 
 	if (out)
 		*out = NULL;
 	memset(p, 0, sizeof(p));
+	memset(text, 0, sizeof(text));
 	if (!opts || !opts->templates)
 		return wf_error_set(WF_ERROR, "no hook templates given");
+	if ((which & WF_HOOKS_SERVER) && ((error = wf_git_version(version)) < 0 ||
+	    (error = wf_hooks_git_check(version)) < 0))
+		return error;
 	if (!(res = json_array()))
 		return wf_error_oom();
 	if ((error = wf_hooks_dir(&dir, repo)) < 0)
@@ -367,10 +482,20 @@ wf_hooks_install(json_t **out, git_repository *repo,
 	for (i = 0; hooks[i].name; i++) {
 		if (!(hooks[i].which & which))
 			continue;
-		if ((error = render(&text[i], opts->templates, hooks[i].name,
-		    opts->bin_dir)) < 0 ||
+		if ((!(hooks[i].flags & RETIRED) && (error = render(&text[i],
+		    opts->templates, hooks[i].name, opts->bin_dir)) < 0) ||
 		    (error = look(&p[i], dir, hooks[i].name)) < 0)
 			goto out;
+		if (hooks[i].flags & RETIRED)
+			continue;
+		if (p[i].present && !p[i].mine &&
+		    (hooks[i].flags & NO_CHAIN)) {
+			error = wf_error_set(WF_ECONFLICT, "'%s' is not wf's "
+			    "hook, and a %s hook cannot be chained: it "
+			    "answers git for the refs it is given, and only "
+			    "one can; move it away", p[i].path, hooks[i].name);
+			goto out;
+		}
 		if (p[i].present && !p[i].mine && p[i].has_chained) {
 			error = wf_error_set(WF_ECONFLICT, "'%s' is not wf's "
 			    "hook, and '%s' is there too: move one of them "
@@ -385,6 +510,16 @@ wf_hooks_install(json_t **out, git_repository *repo,
 
 		if (!(hooks[i].which & which))
 			continue;
+		if (hooks[i].flags & RETIRED) {
+			/* An older wf's hook goes; anyone else's stays. */
+			if (!p[i].mine)
+				continue;
+			if ((error = take_out(&state, &p[i], &restored)) < 0 ||
+			    (error = item(res, hooks[i].name, p[i].path, state,
+			    NULL)) < 0)
+				goto out;
+			continue;
+		}
 		if (p[i].mine && strcmp(p[i].text, text[i]) == 0) {
 			state = "unchanged";
 		} else {
@@ -404,7 +539,7 @@ wf_hooks_install(json_t **out, git_repository *repo,
 		    p[i].has_chained ? p[i].chained : NULL)) < 0)
 			goto out;
 	}
-	if ((which & WF_HOOKS_SERVER) && (error = set_push_options(repo)) < 0)
+	if ((which & WF_HOOKS_SERVER) && (error = set_server_config(repo)) < 0)
 		goto out;
 	if (out) {
 		*out = res;
@@ -412,7 +547,7 @@ wf_hooks_install(json_t **out, git_repository *repo,
 	}
 	error = 0;
 out:
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NHOOKS; i++) {
 		place_release(&p[i]);
 		free(text[i]);
 	}
@@ -428,7 +563,7 @@ wf_hooks_uninstall(json_t **out, git_repository *repo, unsigned which)
 	char *dir = NULL;
 	json_t *res = NULL;
 	size_t i;
-	int error;
+	int error, restored;
 
 	if (out)
 		*out = NULL;
@@ -440,38 +575,25 @@ wf_hooks_uninstall(json_t **out, git_repository *repo, unsigned which)
 	if ((error = wf_hooks_dir(&dir, repo)) < 0)
 		goto out;
 	for (i = 0; hooks[i].name; i++) {
-		const char *state = "absent";
-		int restore = 0;
+		const char *state;
 
 		if (!(hooks[i].which & which))
 			continue;
 		if ((error = look(&p, dir, hooks[i].name)) < 0)
 			goto out;
-		if (p.present && !p.mine) {
-			state = "foreign";
-		} else {
-			if (p.present && unlink(p.path) < 0) {
-				error = wf_error_set_errno(WF_EOS, "cannot "
-				    "remove '%s'", p.path);
-				goto out;
-			}
-			if (p.present)
-				state = "removed";
-			restore = p.has_chained;
+		/* A retired hook is news only when it was wf's. */
+		if ((hooks[i].flags & RETIRED) && !p.mine) {
+			place_release(&p);
+			continue;
 		}
-		if (restore) {
-			if (rename(p.chained, p.path) < 0) {
-				error = wf_error_set_errno(WF_EOS, "cannot "
-				    "rename '%s'", p.chained);
-				goto out;
-			}
-			state = "restored";
-		}
-		if ((error = item(res, hooks[i].name, p.path, state,
-		    p.has_chained && !restore ? p.chained : NULL)) < 0)
+		if ((error = take_out(&state, &p, &restored)) < 0 ||
+		    (error = item(res, hooks[i].name, p.path, state,
+		    p.has_chained && !restored ? p.chained : NULL)) < 0)
 			goto out;
 		place_release(&p);
 	}
+	if ((which & WF_HOOKS_SERVER) && (error = unset_server_config(repo)) < 0)
+		goto out;
 	if (out) {
 		*out = res;
 		res = NULL;
@@ -508,6 +630,14 @@ wf_hooks_status(json_t **out, git_repository *repo,
 			continue;
 		if ((error = look(&p, dir, hooks[i].name)) < 0)
 			goto out;
+		if (hooks[i].flags & RETIRED) {
+			/* An older wf's: install takes it out. */
+			if (p.mine && (error = item(res, hooks[i].name, p.path,
+			    "outdated", p.has_chained ? p.chained : NULL)) < 0)
+				goto out;
+			place_release(&p);
+			continue;
+		}
 		if (p.present && !p.mine) {
 			state = "foreign";
 		} else if (p.present) {

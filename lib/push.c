@@ -8,6 +8,7 @@
 
 #define FOR_PREFIX "refs/for/"
 #define HEADS_PREFIX "refs/heads/"
+#define WF_PREFIX "refs/wf/"
 
 static int
 parse_bool(int *out, const char *v)
@@ -344,6 +345,13 @@ wf_push_check(struct wf_push_update *u, git_repository *repo,
 			    "HEAD:refs/for/%s)", u->ref, b, b, b);
 		return 0;
 	}
+	if (strncmp(u->ref, WF_PREFIX, strlen(WF_PREFIX)) == 0) {
+		/* Taking away a kept change is the pusher's to decide. */
+		if (git_oid_is_zero(&u->new_id))
+			return 0;
+		return wf_error_set(WF_EINPUT, "%s: refs/wf/ is the queue's "
+		    "own: push to refs/for/<branch>[/<topic>] instead", u->ref);
+	}
 	if (strncmp(u->ref, FOR_PREFIX, strlen(FOR_PREFIX)) != 0)
 		return 0;
 	if ((error = split_for_ref(u, &tip, repo)) < 0) {
@@ -380,60 +388,6 @@ wf_push_check(struct wf_push_update *u, git_repository *repo,
 	return build_change(u, repo, opts);
 }
 
-int
-wf_push_supersede(char **out, struct wf_queue *q,
-    const struct wf_push_update *u)
-{
-	char *old = NULL;
-	int error;
-
-	*out = NULL;
-	if (u->kind != WF_PUSH_QUEUE || git_oid_is_zero(&u->old_id))
-		return 0;
-	if ((error = wf_push_change_id(&old, u->target, u->topic,
-	    &u->old_id)) < 0)
-		return error;
-	error = wf_push_drop_waiting(out, q, old);
-	free(old);
-	return error;
-}
-
-int
-wf_push_drop_waiting(char **out, struct wf_queue *q, const char *id)
-{
-	json_t *entry = NULL;
-	const char *state;
-	int error;
-
-	*out = NULL;
-	error = wf_queue_show(&entry, q, id);
-	if (error == WF_ENOTFOUND) {
-		wf_error_clear();
-		error = 0;
-		goto out;
-	}
-	if (error < 0)
-		goto out;
-	state = json_string_value(json_object_get(entry, "state"));
-	if (!state || (strcmp(state, "queued") != 0 &&
-	    strcmp(state, "failed") != 0))
-		goto out;
-	error = wf_queue_drop(q, id);
-	if (error == WF_ECONFLICT || error == WF_ENOTFOUND) {
-		/* Leased, or gone, meanwhile: it is not ours to drop. */
-		wf_error_clear();
-		error = 0;
-		goto out;
-	}
-	if (error < 0)
-		goto out;
-	if (!(*out = strdup(id)))
-		error = wf_error_oom();
-out:
-	json_decref(entry);
-	return error;
-}
-
 /* The change id carried by refs/for/ ref `ref` at `id`, or NULL. */
 static int
 carried_id(char **out, git_repository *repo, const char *ref,
@@ -459,9 +413,9 @@ carried_id(char **out, git_repository *repo, const char *ref,
 	return error;
 }
 
-/* The refs/for/ refs and the commits they point at, as {name: hex}. */
+/* The refs under `glob` and the commits they point at, as {name: hex}. */
 static int
-for_refs(json_t **out, git_repository *repo)
+for_refs(json_t **out, git_repository *repo, const char *glob)
 {
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
@@ -472,7 +426,7 @@ for_refs(json_t **out, git_repository *repo)
 	*out = NULL;
 	if (!(refs = json_object()))
 		return wf_error_oom();
-	if (git_reference_iterator_glob_new(&it, repo, FOR_PREFIX "*") < 0) {
+	if (git_reference_iterator_glob_new(&it, repo, glob) < 0) {
 		error = wf_error_set_git(WF_EOS, "cannot list the refs");
 		goto out;
 	}
@@ -533,47 +487,92 @@ out:
 	return error;
 }
 
+/* The change id kept at refs/wf/changes/<queue id> `ref`, and its state. */
+static int
+kept_id(char **id, char **state, struct wf_queue *q, const char *ref)
+{
+	const char *n = ref + strlen(WF_PUSH_KEPT_PREFIX);
+	char *end;
+	long long qid;
+	int error;
+
+	*id = *state = NULL;
+	errno = 0;
+	qid = strtoll(n, &end, 10);
+	if (errno || *end || end == n || *n == '0' || qid <= 0)
+		return 0;	/* not a queue id: not ours to remove */
+	error = wf_queue_find_qid(id, state, q, (int64_t)qid);
+	if (error == WF_ENOTFOUND) {
+		/* Not committed yet, or dropped: either way, left alone. */
+		wf_error_clear();
+		return 0;
+	}
+	return error;
+}
+
 int
 wf_push_sweep(json_t **out, git_repository *repo, struct wf_queue *q)
 {
+	static const char *const globs[] = { WF_PUSH_KEPT_PREFIX "*",
+	    FOR_PREFIX "*", NULL };
 	json_t *refs = NULL, *removed = NULL, *entry = NULL, *hexv;
 	const char *name, *state;
-	char *id = NULL;
+	char *id = NULL, *st = NULL;
 	git_oid oid;
+	size_t g;
 	int error;
 
 	if (out)
 		*out = NULL;
 	if (!(removed = json_array()))
 		return wf_error_oom();
-	if ((error = for_refs(&refs, repo)) < 0)
-		goto out;
-	json_object_foreach(refs, name, hexv) {
-		if (git_oid_fromstr(&oid, json_string_value(hexv)) < 0 ||
-		    (error = carried_id(&id, repo, name, &oid)) < 0)
+	for (g = 0; globs[g]; g++) {
+		json_decref(refs);
+		if ((error = for_refs(&refs, repo, globs[g])) < 0)
 			goto out;
-		if (!id)
-			continue;
-		error = wf_queue_show(&entry, q, id);
-		if (error == WF_ENOTFOUND) {
-			wf_error_clear();
+		json_object_foreach(refs, name, hexv) {
+			if (git_oid_fromstr(&oid, json_string_value(hexv)) < 0)
+				continue;
+			if (g == 0) {
+				if ((error = kept_id(&id, &st, q, name)) < 0)
+					goto out;
+				state = st;
+			} else {
+				/* Refs of old, before proc-receive. */
+				if ((error = carried_id(&id, repo, name,
+				    &oid)) < 0)
+					goto out;
+				state = NULL;
+				if (id) {
+					error = wf_queue_show(&entry, q, id);
+					if (error == WF_ENOTFOUND) {
+						wf_error_clear();
+					} else if (error < 0) {
+						goto out;
+					} else {
+						state = json_string_value(
+						    json_object_get(entry,
+						    "state"));
+					}
+				}
+			}
 			error = 0;
-		} else if (error < 0) {
-			goto out;
-		} else if ((state = json_string_value(json_object_get(entry,
-		    "state"))) && strcmp(state, "landed") == 0) {
-			/* Compare-and-delete: a ref pushed again stays. */
-			error = delete_if(repo, name, &oid);
-			if (error == 1 && json_array_append_new(removed,
-			    json_pack("{s:s, s:s}", "ref", name, "id", id)) < 0)
-				error = wf_error_oom();
-			if (error < 0)
-				goto out;
+			if (id && state && strcmp(state, "landed") == 0) {
+				/* Compare-and-delete: a ref moved since stays. */
+				error = delete_if(repo, name, &oid);
+				if (error == 1 && json_array_append_new(removed,
+				    json_pack("{s:s, s:s}", "ref", name, "id",
+				    id)) < 0)
+					error = wf_error_oom();
+				if (error < 0)
+					goto out;
+			}
+			json_decref(entry);
+			entry = NULL;
+			free(id);
+			free(st);
+			id = st = NULL;
 		}
-		json_decref(entry);
-		entry = NULL;
-		free(id);
-		id = NULL;
 	}
 	error = 0;
 	if (out) {
@@ -583,6 +582,7 @@ wf_push_sweep(json_t **out, git_repository *repo, struct wf_queue *q)
 out:
 	json_decref(entry);
 	free(id);
+	free(st);
 	json_decref(refs);
 	json_decref(removed);
 	return error;

@@ -103,28 +103,61 @@ int wf_push_change_id(char **out, const char *target, const char *topic,
     const git_oid *head);
 
 /*
- * After the update `u` (WF_PUSH_QUEUE, old id not zero) moved a
- * refs/for/ ref from one change to another, drop the change it carried
- * before, if that one is still waiting (queued or failed): the new push
- * replaces it.  *out is the dropped id (a new string), or NULL when
- * nothing was dropped (no such change, or it is leased, landed or dead).
+ * Where proc-receive keeps the commits of a queued change, so that they
+ * stay reachable while it waits: WF_PUSH_KEPT_PREFIX<queue id>.
  */
-int wf_push_supersede(char **out, struct wf_queue *q,
-    const struct wf_push_update *u);
+#define WF_PUSH_KEPT_PREFIX "refs/wf/changes/"
 
 /*
- * What wf_push_supersede() does once it knows the id: drop change `id`
- * if it is still waiting (queued or failed).  *out is a copy of `id`
- * when it was dropped, else NULL.
- */
-int wf_push_drop_waiting(char **out, struct wf_queue *q, const char *id);
-
-/*
- * Remove every refs/for/ ref whose change has landed, if it still points
- * at the commit that was queued (a ref pushed again since is kept); the
- * refs of changes not landed, dead ones included, stay.  *out (may be
- * NULL) is a new array of {"ref", "id"} removed.
+ * Remove every ref that keeps a change that has landed -- the
+ * WF_PUSH_KEPT_PREFIX<queue id> refs, and the refs/for/ refs older wf
+ * hooks left -- if it still points at the commit that was queued (a ref
+ * moved since is kept); the refs of changes not landed, dead ones
+ * included, stay, and so does a ref whose queue id is not (or not yet)
+ * in the queue.  *out (may be NULL) is a new array of {"ref", "id"}
+ * removed.
  */
 int wf_push_sweep(json_t **out, git_repository *repo, struct wf_queue *q);
+
+/*
+ * What git-receive-pack sends its proc-receive hook (githooks(5)): the
+ * updates of the refs it leaves to the hook (receive.procReceiveRefs:
+ * for wf, refs/for/), which git never creates itself, and the push
+ * options.  The hook answers each update with wf_push_proc_answer(),
+ * in their order, then a flush (wf_pktline_flush()).
+ */
+struct wf_push_proc {
+	char **commands;	/* "<old> <new> <ref>" lines, NULL-ended */
+	size_t ncommands;
+	char **options;		/* the push options, NULL-ended */
+	size_t noptions;
+	int atomic;		/* receive-pack asked for an atomic push */
+	char *raw;		/* every byte read from receive-pack */
+	size_t raw_len;
+};
+
+/*
+ * Read the request of receive-pack from `in` into *p (released with
+ * wf_push_proc_release()): its version line, answered on `out` with
+ * "version=1\0push-options" -- unless `answered`, when a process before
+ * this one answered it and `in` replays what that one read (p->raw is
+ * what to replay) -- then the commands and the push options.  WF_EINPUT
+ * when receive-pack does not speak version 1 or the input is not
+ * pkt-lines, WF_EOS; *p is then empty.
+ */
+int wf_push_proc_read(struct wf_push_proc *p, int in, int out, int answered);
+
+/* Free what *p holds.  NULL is a no-op. */
+void wf_push_proc_release(struct wf_push_proc *p);
+
+/*
+ * Answer the update of `ref`: "ok <ref>", with "option refname <kept>"
+ * when `kept` is not NULL (the ref the pushed commit is kept at, which
+ * git shows the pusher, and gives post-receive, in place of `ref`); or,
+ * when `why` is not NULL, "ng <ref> <why>" (refused; its newlines are
+ * made spaces).  WF_EOS.
+ */
+int wf_push_proc_answer(int fd, const char *ref, const char *kept,
+    const char *why);
 
 #endif

@@ -3446,3 +3446,128 @@ out:
 	free(s);
 	return error;
 }
+
+int
+wf_queue_batch_supersede(json_t **out, struct wf_queue_batch *b,
+    const char *target, const char *ref, const char *by)
+{
+	struct wf_queue *q = b->q;
+	sqlite3_stmt *st = NULL;
+	json_t *found = NULL, *res = NULL, *e;
+	size_t i;
+	int error, rc;
+
+	if (out)
+		*out = NULL;
+	if (!b->open)
+		return wf_error_set(WF_ERROR, "the batch is closed");
+	if (!(found = json_array()) || !(res = json_array())) {
+		error = wf_error_oom();
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(q->db, "SELECT qid, id, state FROM entries"
+	    " WHERE target = ?1 AND state IN ('queued', 'failed', 'leased')"
+	    " AND id <> ?3 AND json_extract(payload, '$.meta.ref') = ?2"
+	    " ORDER BY qid", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot look for earlier versions");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!(e = json_pack("{s:I, s:s, s:s}", "queue_id",
+		    (json_int_t)sqlite3_column_int64(st, 0), "id",
+		    (const char *)sqlite3_column_text(st, 1), "state",
+		    (const char *)sqlite3_column_text(st, 2))) ||
+		    json_array_append_new(found, e) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		error = db_error(q, rc, "cannot look for earlier versions");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(q->db, "DELETE FROM entries WHERE qid = ?1",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(q, rc, "cannot drop an entry");
+		goto out;
+	}
+	json_array_foreach(found, i, e) {
+		int64_t qid = json_integer_value(json_object_get(e,
+		    "queue_id"));
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *state = json_string_value(json_object_get(e,
+		    "state"));
+		json_t *d;
+
+		if (strcmp(state, "leased") != 0) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, qid);
+			if ((error = step_done(q, st, "cannot drop an "
+			    "entry")) < 0)
+				goto out;
+			d = detail(q, NULL, b->now, "superseded");
+			if (d && json_object_set_new(d, "by",
+			    json_string(by)) < 0) {
+				json_decref(d);
+				d = NULL;
+			}
+			if ((error = audit(q, qid, id, b->now, state, NULL,
+			    d)) < 0)
+				goto out;
+		}
+		if (json_array_append(res, e) < 0) {
+			error = wf_error_oom();
+			goto out;
+		}
+	}
+	if (out) {
+		*out = res;
+		res = NULL;
+	}
+	error = 0;
+out:
+	sqlite3_finalize(st);
+	json_decref(found);
+	json_decref(res);
+	return error;
+}
+
+int
+wf_queue_find_qid(char **id, char **state, struct wf_queue *q, int64_t qid)
+{
+	sqlite3_stmt *st = NULL;
+	int error, rc;
+
+	*id = NULL;
+	if (state)
+		*state = NULL;
+	rc = sqlite3_prepare_v2(q->db, "SELECT id, state FROM entries"
+	    " WHERE qid = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_error(q, rc, "cannot look up a queue id");
+	sqlite3_bind_int64(st, 1, qid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		error = wf_error_set(WF_ENOTFOUND, "no entry with queue id "
+		    "%lld", (long long)qid);
+	} else if (rc != SQLITE_ROW) {
+		error = db_error(q, rc, "cannot look up a queue id");
+	} else if (!(*id = strdup((const char *)sqlite3_column_text(st,
+	    0))) || (state && !(*state = strdup((const char *)
+	    sqlite3_column_text(st, 1))))) {
+		free(*id);
+		*id = NULL;
+		error = wf_error_oom();
+	} else {
+		error = 0;
+	}
+	sqlite3_finalize(st);
+	return error;
+}

@@ -319,4 +319,27 @@ int wf_queue_cache_get(json_t **out, struct wf_queue *q, const char *tree,
 int wf_queue_cache_put(struct wf_queue *q, const char *tree,
     const char *command, const json_t *result);
 
+/*
+ * Inside batch `b`, before change `by` is added: supersede the earlier
+ * versions of a change pushed again to the same ref, the entries of
+ * `target`, other than `by`, whose request's meta.ref is `ref`.  Those
+ * waiting (queued or failed) are dropped as wf_queue_drop() does, the
+ * audit row saying "superseded" and "by"; leased ones, being landed,
+ * are left as they are.  *out (may be NULL) is a new array, in queue
+ * order, of {"queue_id", "id", "state"} (the state they had: leased
+ * ones were kept, the others dropped).  On error the batch can only be
+ * freed (nothing of it is committed).
+ */
+int wf_queue_batch_supersede(json_t **out, struct wf_queue_batch *b,
+    const char *target, const char *ref, const char *by);
+
+/*
+ * The id and state of the entry with queue id `qid`: *id and *state
+ * (may be NULL) are new strings.  WF_ENOTFOUND when there is no such
+ * entry (never queued, dropped, superseded or archived); *id is then
+ * NULL.
+ */
+int wf_queue_find_qid(char **id, char **state, struct wf_queue *q,
+    int64_t qid);
+
 #endif

@@ -1,10 +1,14 @@
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
 #include "check_suites.h"
 #include "error.h"
+#include "git.h"
+#include "hooks.h"
+#include "pktline.h"
 #include "prepush.h"
 #include "push.h"
 
@@ -125,6 +129,101 @@ START_TEST(prepush_ids)
 }
 END_TEST
 
+START_TEST(git_versions)
+{
+	unsigned v[3];
+
+	ck_assert_int_eq(wf_git_version_parse(v, "git version 2.39.5\n"), 0);
+	ck_assert_uint_eq(v[0], 2);
+	ck_assert_uint_eq(v[1], 39);
+	ck_assert_uint_eq(v[2], 5);
+	ck_assert_int_eq(wf_hooks_git_check(v), 0);
+	ck_assert_int_eq(wf_git_version_parse(v, "git version 2.29"), 0);
+	ck_assert_uint_eq(v[1], 29);
+	ck_assert_uint_eq(v[2], 0);
+	ck_assert_int_eq(wf_hooks_git_check(v), 0);
+	ck_assert_int_eq(wf_git_version_parse(v,
+	    "git version 2.28.0.windows.1"), 0);
+	ck_assert_uint_eq(v[1], 28);
+	ck_assert_int_eq(wf_hooks_git_check(v), WF_EOS);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(), "2.28.0 is too old"));
+	ck_assert_int_eq(wf_git_version_parse(v, "git version 3.0.1"), 0);
+	ck_assert_int_eq(wf_hooks_git_check(v), 0);
+	ck_assert_int_eq(wf_git_version_parse(v, "git version 1.9.5"), 0);
+	ck_assert_int_eq(wf_hooks_git_check(v), WF_EOS);
+	ck_assert_int_eq(wf_git_version_parse(v, "git version 2"), WF_EINPUT);
+	ck_assert_int_eq(wf_git_version_parse(v, "hg version 2.39"),
+	    WF_EINPUT);
+	ck_assert_int_eq(wf_git_version_parse(v, "git version x.y"),
+	    WF_EINPUT);
+	ck_assert_int_eq(wf_git_version_parse(v, NULL), WF_EINPUT);
+	wf_error_clear();
+}
+END_TEST
+
+/* A proc-receive conversation, receive-pack's side written to a pipe. */
+START_TEST(proc_receive_request)
+{
+	static const char cmd1[] = "0000000000000000000000000000000000000000 "
+	    "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a refs/for/main";
+	static const char ver[] = "version=1\0push-options atomic";
+	struct wf_push_proc p;
+	char buf[WF_PKTLINE_MAX + 1], answer[256];
+	int in[2], out[2];
+	long len;
+	ssize_t got;
+
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	ck_assert_int_eq(wf_pktline_write(in[1], ver, sizeof(ver) - 1), 0);
+	ck_assert_int_eq(wf_pktline_flush(in[1]), 0);
+	ck_assert_int_eq(wf_pktline_write(in[1], cmd1, strlen(cmd1)), 0);
+	ck_assert_int_eq(wf_pktline_flush(in[1]), 0);
+	ck_assert_int_eq(wf_pktline_write(in[1], "wf.wait\n", 8), 0);
+	ck_assert_int_eq(wf_pktline_flush(in[1]), 0);
+	close(in[1]);
+	ck_assert_int_eq(wf_push_proc_read(&p, in[0], out[1], 0), 0);
+	ck_assert_uint_eq(p.ncommands, 1);
+	ck_assert_str_eq(p.commands[0], cmd1);
+	ck_assert_uint_eq(p.noptions, 1);
+	ck_assert_str_eq(p.options[0], "wf.wait");
+	ck_assert(p.atomic);
+	ck_assert_uint_eq(p.raw_len, 4 + sizeof(ver) - 1 + 4 + 4 +
+	    strlen(cmd1) + 4 + 4 + 8 + 4);
+	ck_assert_int_eq(wf_push_proc_answer(out[1], "refs/for/main",
+	    "refs/wf/changes/7", NULL), 0);
+	ck_assert_int_eq(wf_push_proc_answer(out[1], "refs/for/x", NULL,
+	    "no\nbranch"), 0);
+	ck_assert_int_eq(wf_pktline_flush(out[1]), 0);
+	close(out[1]);
+	got = read(out[0], answer, sizeof(answer) - 1);
+	ck_assert_int_gt(got, 0);
+	answer[got] = '\0';
+	ck_assert_int_eq(got, 26 + 4 + 20 + 36 + 27 + 4);
+	ck_assert_int_eq(memcmp(answer, "001aversion=1\0push-options0000"
+	    "0014ok refs/for/main" "0024option refname refs/wf/changes/7"
+	    "001bng refs/for/x no branch" "0000", (size_t)got), 0);
+	close(out[0]);
+	wf_push_proc_release(&p);
+	close(in[0]);
+
+	/* A request that is not version 1, or not pkt-lines, is refused. */
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(wf_pktline_write(in[1], "version=2", 9), 0);
+	ck_assert_int_eq(wf_pktline_flush(in[1]), 0);
+	close(in[1]);
+	ck_assert_int_eq(wf_push_proc_read(&p, in[0], -1, 1), WF_EINPUT);
+	close(in[0]);
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(write(in[1], "zzzz", 4), 4);
+	close(in[1]);
+	ck_assert_int_eq(wf_pktline_read(buf, &len, in[0], NULL, NULL),
+	    WF_EINPUT);
+	close(in[0]);
+	wf_error_clear();
+}
+END_TEST
+
 Suite *
 push_suite(void)
 {
@@ -138,6 +237,10 @@ push_suite(void)
 	tcase_add_test(tc, options);
 	tcase_add_test(tc, update_lines);
 	tcase_add_test(tc, prepush_ids);
+	tcase_add_test(tc, proc_receive_request);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("git");
+	tcase_add_test(tc, git_versions);
 	suite_add_tcase(s, tc);
 	return s;
 }

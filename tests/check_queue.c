@@ -64,6 +64,27 @@ change(const char *id, int priority, const char *deps, const char *content)
 	return c;
 }
 
+/* A files request pushed to `ref` (its meta.ref), as the hooks make. */
+static struct wf_change *
+change_ref(const char *id, const char *ref)
+{
+	struct wf_json_reader *r;
+	struct wf_json_doc d;
+	struct wf_change *c;
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"main\","
+	    " \"kind\": \"files\", \"meta\": {\"ref\": \"%s\"},"
+	    " \"files\": [{\"path\": \"f/%s\", \"content\": \"aGk=\"}]}",
+	    id, ref, id);
+	test_doc(&d, &r, text);
+	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
+	    wf_error_last());
+	json_decref(d.value);
+	test_reader_free(r);
+	return c;
+}
+
 static json_t *
 enqueue(struct wf_change *c)
 {
@@ -483,6 +504,63 @@ START_TEST(list_and_drop)
 	ck_assert_int_eq(wf_queue_drop(q, "a"), 0);
 	ck_assert_int_eq(wf_queue_drop(q, "a"), WF_ENOTFOUND);
 	ck_assert_int_eq(wf_queue_show(&got, q, "a"), WF_ENOTFOUND);
+}
+END_TEST
+
+/* A new version of a topic drops the waiting one, in the same batch. */
+START_TEST(supersede_in_batch)
+{
+	struct wf_queue_batch *b;
+	struct wf_queue_added a;
+	json_t *old, *got;
+	char *id, *state;
+
+	enqueue_quiet(change_ref("main:t@1", "refs/for/main/t"));
+	enqueue_quiet(change_ref("main:u@1", "refs/for/main/u"));
+	enqueue_quiet(change_ref("main:t@2", "refs/for/main/t"));
+	/* One of them is being landed: it is left to land. */
+	got = lease(1, 60000);
+	ck_assert_str_eq(field(got, 0, "id"), "main:t@1");
+	json_decref(got);
+
+	ck_assert_int_eq(wf_queue_batch_begin(&b, q, 1), 0);
+	ck_assert_int_eq(wf_queue_batch_supersede(&old, b, "main",
+	    "refs/for/main/t", "main:t@3"), 0);
+	ck_assert_uint_eq(json_array_size(old), 2);
+	ck_assert_str_eq(field(old, 0, "id"), "main:t@1");
+	ck_assert_str_eq(field(old, 0, "state"), "leased");
+	ck_assert_str_eq(field(old, 1, "id"), "main:t@2");
+	ck_assert_str_eq(field(old, 1, "state"), "queued");
+	json_decref(old);
+	{
+		struct wf_change *c = change_ref("main:t@3", "refs/for/main/t");
+
+		ck_assert_int_eq(wf_queue_batch_add(b, c), 0);
+		wf_change_free(c);
+	}
+	wf_queue_batch_get(&a, b, 0);
+	ck_assert_int_eq(a.queue_id, 4);
+	ck_assert_int_eq(wf_queue_batch_commit(b), 0);
+	wf_queue_batch_free(b);
+
+	ck_assert_int_eq(wf_queue_show(&got, q, "main:t@2"), WF_ENOTFOUND);
+	ck_assert_str_eq(state_of("main:t@1"), "leased");
+	ck_assert_str_eq(state_of("main:u@1"), "queued");
+	ck_assert_str_eq(state_of("main:t@3"), "queued");
+	ck_assert_int_eq(wf_queue_find_qid(&id, &state, q, 4), 0);
+	ck_assert_str_eq(id, "main:t@3");
+	ck_assert_str_eq(state, "queued");
+	free(id);
+	free(state);
+	ck_assert_int_eq(wf_queue_find_qid(&id, NULL, q, 3), WF_ENOTFOUND);
+	ck_assert_ptr_null(id);
+
+	/* A failed batch supersedes nothing. */
+	ck_assert_int_eq(wf_queue_batch_begin(&b, q, 0), 0);
+	ck_assert_int_eq(wf_queue_batch_supersede(NULL, b, "main",
+	    "refs/for/main/u", "main:u@2"), 0);
+	wf_queue_batch_free(b);
+	ck_assert_str_eq(state_of("main:u@1"), "queued");
 }
 END_TEST
 
@@ -1149,6 +1227,7 @@ queue_suite(void)
 	tcase_add_test(tc, depends_on_order);
 	tcase_add_test(tc, series_leased_together);
 	tcase_add_test(tc, list_and_drop);
+	tcase_add_test(tc, supersede_in_batch);
 	tcase_add_test(tc, release_note_cache);
 	tcase_add_test(tc, ack_landed_batch);
 	tcase_add_test(tc, payload_as_jansson_reads_it);

@@ -8,7 +8,7 @@ tools=$(cd "$WF_BIN" && ls wf-* 2>/dev/null)
 # Tools whose first operand is a command (wf-queue list), not a file.
 subcommand_tools="wf-queue wf-emit wf-hooks"
 # Tools that take no operands at all.
-no_operand_tools="wf-apply wf-post-receive"
+no_operand_tools="wf-apply wf-proc-receive"
 
 test_expect_success 'the tools are built' '
 	test -n "$tools"

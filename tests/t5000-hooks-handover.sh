@@ -1,9 +1,9 @@
 #!/bin/sh
-# What pre-receive hands to post-receive: the requests it validated, in
-# a file of the push's own, which post-receive (wf-post-receive) queues
-# as they are -- and what post-receive does when that file is missing,
-# damaged or another push's: it validates again, and queues the right
-# change all the same.
+# What pre-receive hands to proc-receive: the requests it validated, in
+# a file of the push's own, which proc-receive (wf-proc-receive) queues
+# as they are -- and what proc-receive does when that file is missing,
+# damaged or another push's: it validates again (wf-hooks proc-receive),
+# and queues the right change all the same.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -16,12 +16,17 @@ change_id() {
 	echo "main:$1@$(git -C alice rev-parse HEAD | cut -c1-12)"
 }
 
-# A chained post-receive hook (it runs before wf's) doing what stdin
-# says to the handover of the push; it runs in the bare repository.
+# A proc-receive hook that does what stdin says to the handover of the
+# push, then runs wf's (kept as proc-receive.wf); it runs in the bare
+# repository, and leaves its standard input to wf's.
 chain() {
-	{ printf '#!/bin/sh\ncat >/dev/null\n' && cat; } \
-		>srv.git/hooks/post-receive.wf-chained &&
-	chmod +x srv.git/hooks/post-receive.wf-chained
+	{ printf '#!/bin/sh\n' && cat && printf 'exec hooks/proc-receive.wf\n'; } \
+		>srv.git/hooks/proc-receive &&
+	chmod +x srv.git/hooks/proc-receive
+}
+
+unchain() {
+	cp srv.git/hooks/proc-receive.wf srv.git/hooks/proc-receive
 }
 
 # commit_push TOPIC [OPTION...]: a new commit, pushed to refs/for/main/TOPIC.
@@ -59,7 +64,8 @@ test_expect_success 'setup: a bare server with the hooks, a clone' '
 		git push -q origin HEAD:main
 	) &&
 	wf-hooks install --server -C srv.git >/dev/null &&
-	grep -q "^	exec wf-post-receive$" srv.git/hooks/post-receive &&
+	grep -q "^exec wf-proc-receive$" srv.git/hooks/proc-receive &&
+	cp srv.git/hooks/proc-receive srv.git/hooks/proc-receive.wf &&
 	mkdir seen
 '
 
@@ -76,7 +82,7 @@ test_expect_success 'pre-receive leaves the validated request for this push only
 	json_val line <"seen/$(cat seen.ls)" >lines &&
 	echo "$(printf "%040d" 0) $(git -C alice rev-parse HEAD) refs/for/main/one" >expect &&
 	test_cmp expect lines &&
-	# post-receive took it, and the queue holds what it held.
+	# proc-receive took it, and the queue holds what it held.
 	handover_empty &&
 	wf-queue -C srv.git show "$id" >show &&
 	json_val hash <show >hash &&
@@ -85,7 +91,7 @@ test_expect_success 'pre-receive leaves the validated request for this push only
 	wait_for runner_idle
 '
 
-test_expect_success 'post-receive queues the request as handed over, without validating it again' '
+test_expect_success 'proc-receive queues the request as handed over, without validating it again' '
 	chain <<-\EOF &&
 	sed -i "s/priority[^0-9]*3/&7/; s/3\(7,\)/\1/" wf/handover/*
 	EOF
@@ -96,7 +102,7 @@ test_expect_success 'post-receive queues the request as handed over, without val
 	wait_for runner_idle
 '
 
-test_expect_success 'without a handover, post-receive validates and queues the change' '
+test_expect_success 'without a handover, proc-receive validates and queues the change' '
 	chain <<-\EOF &&
 	rm -f wf/handover/*
 	EOF
@@ -142,8 +148,8 @@ test_expect_success 'the handover of another push is not taken' '
 	wait_for runner_idle
 '
 
-test_expect_success 'the handovers of pushes that never reached post-receive are removed' '
-	rm -f srv.git/hooks/post-receive.wf-chained &&
+test_expect_success 'the handovers of pushes that never reached proc-receive are removed' '
+	unchain &&
 	boot=$(tr -d "-" </proc/sys/kernel/random/boot_id) &&
 	: >"srv.git/wf/handover/$boot-2147483600-1" &&
 	: >"srv.git/wf/handover/0123456789abcdef0123456789abcdef-$$-1" &&
@@ -168,8 +174,8 @@ test_expect_success 'a hostile topic takes the short way as text, and nothing ru
 	test ! -e pwned && test ! -e srv.git/pwned && test ! -e alice/pwned
 '
 
-test_expect_success 'with -o wf.wait post-receive validates again and lands while the pusher waits' '
-	rm -f srv.git/hooks/post-receive.wf-chained &&
+test_expect_success 'with -o wf.wait proc-receive validates again and lands while the pusher waits' '
+	unchain &&
 	commit_push seven -o wf.wait &&
 	id=$(change_id seven) &&
 	test_grep "^remote: wf-hooks: .$id. landed: main is now at" err &&

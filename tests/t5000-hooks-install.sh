@@ -23,16 +23,17 @@ test_expect_success 'install in a bare repository: the server hooks, marked, exe
 	wf-hooks install -C srv.git >out &&
 	cat >expect <<-EOF &&
 	{"hook":"pre-receive","path":"$TRASH/srv.git/hooks/pre-receive","state":"installed","chained":null}
-	{"hook":"post-receive","path":"$TRASH/srv.git/hooks/post-receive","state":"installed","chained":null}
+	{"hook":"proc-receive","path":"$TRASH/srv.git/hooks/proc-receive","state":"installed","chained":null}
 	EOF
 	test_cmp expect out &&
-	for h in pre-receive post-receive; do
+	for h in pre-receive proc-receive; do
 		test -x srv.git/hooks/$h &&
 		test_grep "^# wf-hooks: managed hook \($h\)$" srv.git/hooks/$h &&
 		test_grep "^WF_BIN=.$WF_BIN.$" srv.git/hooks/$h || return 1
 	done &&
 	test ! -e srv.git/hooks/pre-push &&
-	test "$(git -C srv.git config receive.advertisePushOptions)" = true
+	test "$(git -C srv.git config receive.advertisePushOptions)" = true &&
+	test "$(git -C srv.git config --get-all receive.procReceiveRefs)" = refs/for
 '
 
 test_expect_success 'the hooks are the templates with WF_BIN set, and nothing else' '
@@ -42,24 +43,26 @@ test_expect_success 'the hooks are the templates with WF_BIN set, and nothing el
 
 test_expect_success 'install twice is the same as once' '
 	cp srv.git/hooks/pre-receive pre-receive.1 &&
-	cp srv.git/hooks/post-receive post-receive.1 &&
+	cp srv.git/hooks/proc-receive proc-receive.1 &&
+	cp srv.git/config config.1 &&
 	wf-hooks install --server -C srv.git >out &&
 	test $(grep -c "\"state\":\"unchanged\"" out) -eq 2 &&
 	test_cmp pre-receive.1 srv.git/hooks/pre-receive &&
-	test_cmp post-receive.1 srv.git/hooks/post-receive &&
+	test_cmp proc-receive.1 srv.git/hooks/proc-receive &&
+	test_cmp config.1 srv.git/config &&
 	ls srv.git/hooks | grep -v "\.sample$" >names &&
-	printf "post-receive\npre-receive\n" >expect &&
+	printf "pre-receive\nproc-receive\n" >expect &&
 	test_cmp expect names
 '
 
 test_expect_success 'status tells current, outdated and absent hooks apart; install updates' '
 	test "$(status_of srv.git pre-receive)" = installed &&
 	test "$(status_of srv.git pre-push)" = absent &&
-	echo "# an older version" >>srv.git/hooks/post-receive &&
-	test "$(status_of srv.git post-receive)" = outdated &&
+	echo "# an older version" >>srv.git/hooks/proc-receive &&
+	test "$(status_of srv.git proc-receive)" = outdated &&
 	wf-hooks install -C srv.git >out &&
-	test_grep "\"hook\":\"post-receive\",.*\"state\":\"updated\"" out &&
-	test_cmp post-receive.1 srv.git/hooks/post-receive
+	test_grep "\"hook\":\"proc-receive\",.*\"state\":\"updated\"" out &&
+	test_cmp proc-receive.1 srv.git/hooks/proc-receive
 '
 
 test_expect_success 'a foreign hook is kept, chained, and runs first with the same input' '
@@ -105,7 +108,7 @@ test_expect_success 'a failing foreign hook stops the push before wf runs' '
 test_expect_success 'uninstall puts the foreign hook back, byte for byte' '
 	wf-hooks uninstall -C work >out &&
 	echo "{\"hook\":\"pre-receive\",\"path\":\"$TRASH/work/.git/hooks/pre-receive\",\"state\":\"absent\",\"chained\":null}" >expect &&
-	echo "{\"hook\":\"post-receive\",\"path\":\"$TRASH/work/.git/hooks/post-receive\",\"state\":\"absent\",\"chained\":null}" >>expect &&
+	echo "{\"hook\":\"proc-receive\",\"path\":\"$TRASH/work/.git/hooks/proc-receive\",\"state\":\"absent\",\"chained\":null}" >>expect &&
 	echo "{\"hook\":\"pre-push\",\"path\":\"$TRASH/work/.git/hooks/pre-push\",\"state\":\"restored\",\"chained\":null}" >>expect &&
 	test_cmp expect out &&
 	test_cmp foreign work/.git/hooks/pre-push &&
@@ -131,7 +134,8 @@ test_expect_success 'install refuses a foreign hook with a chained one already t
 test_expect_success 'uninstall of the server hooks leaves a clean hooks directory' '
 	wf-hooks uninstall --server -C srv.git >out &&
 	test $(grep -c "\"state\":\"removed\"" out) -eq 2 &&
-	test -z "$(ls srv.git/hooks | grep -v "\.sample$")"
+	test -z "$(ls srv.git/hooks | grep -v "\.sample$")" &&
+	test_must_fail git -C srv.git config --get-all receive.procReceiveRefs
 '
 
 test_expect_success 'core.hooksPath is honoured, relative to the work tree, as git does' '
@@ -166,7 +170,7 @@ test_expect_success 'core.hooksPath in a bare repository is relative to it' '
 test_expect_success 'an installed layout finds its templates beside it' '
 	mkdir -p inst/bin inst/share/wf/hooks &&
 	cp "$WF_BIN/wf-hooks" inst/bin/ &&
-	cp "$WF_SRC"/hooks/pre-receive "$WF_SRC"/hooks/post-receive \
+	cp "$WF_SRC"/hooks/pre-receive "$WF_SRC"/hooks/proc-receive \
 		"$WF_SRC"/hooks/pre-push inst/share/wf/hooks/ &&
 	echo "# installed copy" >>inst/share/wf/hooks/pre-push &&
 	git init -q elsewhere &&
@@ -184,6 +188,48 @@ test_expect_success 'a missing template is an error, and nothing is installed' '
 	) &&
 	test_grep "^wf-hooks: error: no hook template .$TRASH/no-such-dir/pre-receive.$" err &&
 	test -z "$(ls bare2/hooks | grep -v "\.sample$")"
+'
+
+test_expect_success 'a foreign proc-receive hook is refused, not chained, and nothing changes' '
+	git init -q --bare pr.git &&
+	printf "#!/bin/sh\nexit 0\n" >pr.git/hooks/proc-receive &&
+	chmod +x pr.git/hooks/proc-receive &&
+	cp pr.git/hooks/proc-receive foreign-pr &&
+	test_expect_code 3 wf-hooks install --server -C pr.git >out 2>err &&
+	test ! -s out &&
+	test_grep "^wf-hooks: error: .$TRASH/pr.git/hooks/proc-receive. is not wf.s hook, and a proc-receive hook cannot be chained: it answers git for the refs it is given, and only one can; move it away$" err &&
+	test_cmp foreign-pr pr.git/hooks/proc-receive &&
+	test ! -e pr.git/hooks/pre-receive &&
+	test_must_fail git -C pr.git config receive.procReceiveRefs
+'
+
+test_expect_success 'install --server refuses a git without proc-receive, and changes nothing' '
+	git init -q --bare old.git &&
+	mkdir oldgit &&
+	printf "#!/bin/sh\necho git version 2.28.1\n" >oldgit/git &&
+	chmod +x oldgit/git &&
+	(
+		PATH=$TRASH/oldgit:$PATH &&
+		test_expect_code 4 wf-hooks install --server -C old.git >out 2>err
+	) &&
+	test_grep "^wf-hooks: error: git 2.28.1 is too old for the server hooks: they need its proc-receive hook, git 2.29 or later$" err &&
+	test -z "$(ls old.git/hooks | grep -v "\.sample$")" &&
+	test_must_fail git -C old.git config receive.procReceiveRefs
+'
+
+test_expect_success 'install takes out the post-receive hook of an older wf, putting its chained hook back' '
+	git init -q --bare up.git &&
+	printf "#!/bin/sh\n# wf-hooks: managed hook (post-receive)\nexit 0\n" >up.git/hooks/post-receive &&
+	printf "#!/bin/sh\necho mine\n" >up.git/hooks/post-receive.wf-chained &&
+	chmod +x up.git/hooks/post-receive up.git/hooks/post-receive.wf-chained &&
+	cp up.git/hooks/post-receive.wf-chained theirs &&
+	test "$(status_of up.git post-receive)" = outdated &&
+	wf-hooks install --server -C up.git >out &&
+	test_grep "^\{\"hook\":\"post-receive\",\"path\":\"$TRASH/up.git/hooks/post-receive\",\"state\":\"restored\",\"chained\":null\}$" out &&
+	test_cmp theirs up.git/hooks/post-receive &&
+	test ! -e up.git/hooks/post-receive.wf-chained &&
+	wf-hooks install --server -C up.git >out &&
+	! grep -q post-receive out
 '
 
 test_expect_success 'usage errors exit 2' '

@@ -19,8 +19,14 @@ change_id() {
 	echo "main:$2@$(git -C "$1" rev-parse HEAD | cut -c1-12)"
 }
 
+# No ref under refs/for/ (never made), none keeping a landed change.
 no_for_refs() {
-	test -z "$(git -C srv.git for-each-ref refs/for)"
+	test -z "$(git -C srv.git for-each-ref refs/for refs/wf)"
+}
+
+# The ref keeping the change a push reported in file $1.
+kept_ref() {
+	sed -n -e "s|^remote: wf-hooks: its commits are kept at \(refs/wf/changes/[0-9]*\);.*|\1|p" "$1" | head -n 1
 }
 
 queue_size() {
@@ -39,11 +45,12 @@ test_expect_success 'setup: a bare server with a first commit, the hooks, two cl
 	wf-hooks install --server -C srv.git >out &&
 	cat >expect <<-EOF &&
 	{"hook":"pre-receive","path":"$TRASH/srv.git/hooks/pre-receive","state":"installed","chained":null}
-	{"hook":"post-receive","path":"$TRASH/srv.git/hooks/post-receive","state":"installed","chained":null}
+	{"hook":"proc-receive","path":"$TRASH/srv.git/hooks/proc-receive","state":"installed","chained":null}
 	EOF
 	test_cmp expect out &&
 	git -C srv.git config wf.main.protect true &&
 	test "$(git -C srv.git config receive.advertisePushOptions)" = true &&
+	test "$(git -C srv.git config --get-all receive.procReceiveRefs)" = refs/for &&
 	git clone -q srv.git bob
 '
 
@@ -55,8 +62,9 @@ test_expect_success 'a push to refs/for/main with -o wf.wait lands, and git pull
 	) 2>err &&
 	id=$(change_id alice alice) &&
 	test_grep "^remote: wf-hooks: queued .$id. for main at position 1 \(queue id 1\)" err &&
-	test_grep "^remote: wf-hooks: follow it with: wf-queue show $id" err &&
+	test_grep "^remote: wf-hooks: its commits are kept at refs/wf/changes/1; follow it with: wf-queue show $id" err &&
 	test_grep "^remote: wf-apply: main: landed 1 change at " err &&
+	test_grep "^ \* \[new reference\] +HEAD -> refs/wf/changes/1$" err &&
 	test_grep "^remote: wf-hooks: .$id. landed: main is now at [0-9a-f]{12}" err &&
 	(cd bob && git pull -q) &&
 	test "$(head -n 1 bob/f)" = one &&
@@ -65,7 +73,7 @@ test_expect_success 'a push to refs/for/main with -o wf.wait lands, and git pull
 	test_cmp expect log
 '
 
-test_expect_success 'after landing, the refs/for ref that carried the change is gone' '
+test_expect_success 'after landing, no refs/for ref exists and the ref that kept the change is gone' '
 	no_for_refs &&
 	wf-queue -C srv.git show "$(change_id alice alice)" >show &&
 	test_grep "\"state\":\"landed\"" show &&
@@ -105,7 +113,7 @@ test_expect_success 'without wf.wait the change lands in the background' '
 	wait_for main_has README more &&
 	wait_for no_for_refs &&
 	wait_for runner_idle &&
-	test_grep "^\{\"time\":\"[-0-9T:]+Z\",\"targets\":\[\"main\"\],\"status\":0,\"removed\":\[\{\"ref\":\"refs/for/main/bob\",\"id\":\"$(change_id bob bob)\"\}\],\"more\":false\}$" srv.git/wf/hooks.log &&
+	test_grep "^\{\"time\":\"[-0-9T:]+Z\",\"targets\":\[\"main\"\],\"status\":0,\"removed\":\[\{\"ref\":\"refs/wf/changes/[0-9]+\",\"id\":\"$(change_id bob bob)\"\}\],\"more\":false\}$" srv.git/wf/hooks.log &&
 	test_grep "^wf-apply: main: landed 1 change at " srv.git/wf/hooks.log
 '
 
@@ -139,9 +147,10 @@ test_expect_success 'two conflicting pushes: one lands, the other is dead, with 
 	(cd bob && git push -o wf.wait origin HEAD:refs/for/main/FIVE) 2>err-b &&
 	id=$(change_id bob FIVE) &&
 	test_grep "^remote: wf-hooks: .$id. did not land and is dead: commit [0-9a-f]{12} conflicts in .f." err-b &&
-	test_grep "^remote: wf-hooks: its ref refs/for/main/FIVE is kept; push a fixed version to it" err-b &&
-	git -C srv.git for-each-ref --format="%(refname) %(objectname)" refs/for >refs &&
-	echo "refs/for/main/FIVE $(git -C bob rev-parse HEAD)" >expect &&
+	kept=$(kept_ref err-b) &&
+	test_grep "^remote: wf-hooks: its commits stay at $kept; push a fixed version to refs/for/main/FIVE" err-b &&
+	git -C srv.git for-each-ref --format="%(refname) %(objectname)" refs/for refs/wf >refs &&
+	echo "$kept $(git -C bob rev-parse HEAD)" >expect &&
 	test_cmp expect refs &&
 	wf-queue -C srv.git show "$id" >show &&
 	test_grep "\"state\":\"dead\"" show &&
@@ -163,8 +172,8 @@ test_expect_success 'a change whose check fails does not land, and the pusher se
 	git -C srv.git rev-parse main >after &&
 	test_cmp before after &&
 	git -C srv.git config --unset wf.main.check &&
-	(cd alice && git push -q origin :refs/for/main/bad) 2>err &&
-	test ! -s err
+	(cd alice && git push -q origin ":$(kept_ref ../err)") 2>err2 &&
+	test ! -s err2
 '
 
 test_expect_success 'bad input is refused before it enters the queue' '
@@ -236,7 +245,7 @@ test_expect_success 'a push to the ref of a waiting change replaces it; a busy r
 	test_grep "^wf-queue: error: no entry .main:v@$old. in the queue" err &&
 	wf-hooks land -C srv.git --wait >land 2>log &&
 	wait_for runner_idle &&
-	test_must_fail git -C srv.git rev-parse -q --verify refs/for/main/v &&
+	test "$(git -C srv.git for-each-ref refs/for refs/wf | wc -l)" -eq 1 &&
 	git -C srv.git log -1 --format=%s main >subject &&
 	echo v2 >expect &&
 	test_cmp expect subject

@@ -2,7 +2,7 @@
 # The built-in demo: match sample issues against a sample catalog, plan
 # the matched workflows, and show the plans; queue changes; record the
 # telemetry events of the run with wf-emit and show them; a bare server
-# with wf's hooks and two clones pushing to it.  Run by `make demo`.
+# with wf's hooks and four clones pushing to it at once.  Run by `make demo`.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 demo=$top/contrib/demo
@@ -111,7 +111,7 @@ git -C "$repo" push -q "$srv" main:main
 wf-hooks install --server -C "$srv"
 git -C "$srv" config wf.main.protect true
 git -C "$srv" config wf.main.check 'test -s README.md'
-for who in alice bob; do
+for who in alice bob carol dave; do
 	git clone -q "$srv" "$tmp/$who"
 	git -C "$tmp/$who" config user.name "$who"
 	git -C "$tmp/$who" config user.email "$who@example.com"
@@ -121,14 +121,23 @@ for who in alice bob; do
 		-m "Add $who.txt"
 done
 
-say "== Alice and Bob push to refs/for/main at the same moment"
-git -C "$tmp/alice" push origin HEAD:refs/for/main/alice >"$tmp/alice.out" 2>&1 &
-git -C "$tmp/bob" push origin HEAD:refs/for/main/bob >"$tmp/bob.out" 2>&1 &
+say "== Alice, Bob, Carol and Dave push to refs/for/main at the same moment"
+# No ref is made under refs/for/ (git leaves those pushes to wf's
+# proc-receive hook): four pushes to one name are four changes.
+rm -f "$tmp/go"
+for who in alice bob carol dave; do
+	(
+		while [ ! -e "$tmp/go" ]; do sleep 0.01; done
+		git -C "$tmp/$who" push origin HEAD:refs/for/main \
+			>"$tmp/$who.out" 2>&1
+	) &
+done
+touch "$tmp/go"
 wait
-cat "$tmp/alice.out" "$tmp/bob.out"
-# Both land in the background; wait for the refs/for/ refs to go.
+cat "$tmp/alice.out" "$tmp/bob.out" "$tmp/carol.out" "$tmp/dave.out"
+# They land in the background; the ref keeping each goes once it landed.
 i=0
-while [ -n "$(git -C "$srv" for-each-ref refs/for)" ] && [ $i -lt 200 ]; do
+while [ -n "$(git -C "$srv" for-each-ref refs/wf)" ] && [ $i -lt 200 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -145,7 +154,7 @@ say "== So she pushes it to refs/for/main and waits for it to land (-o wf.wait)"
 git -C "$tmp/alice" push -o wf.wait origin HEAD:refs/for/main/typo 2>&1
 
 say "== What landed on the server's main (git log), and its queue"
-git -C "$srv" log --format='%h %an: %s%n        %(trailers:key=Queue-Id,valueonly,separator=%x2c)' -n 3 main
+git -C "$srv" log --format='%h %an: %s%n        %(trailers:key=Queue-Id,valueonly,separator=%x2c)' -n 5 main
 wf-queue -C "$srv" list --format text
 
 say "== The events of this run ($events)"
