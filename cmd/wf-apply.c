@@ -209,7 +209,12 @@ on_progress(const json_t *ev, void *payload)
 	char *s = NULL;
 
 	pthread_mutex_lock(&run->lock);
-	if (run->progress == PROGRESS_JSON) {
+	if (strcmp(event, "worktree") == 0 && run->progress != PROGRESS_JSON) {
+		fprintf(stderr, "%s: warning: %s: %s\n", wf_cmd_name(), target,
+		    json_string_value(json_object_get(ev, "message")));
+	} else if (!run->progress) {
+		/* Nothing but warnings. */
+	} else if (run->progress == PROGRESS_JSON) {
 		json_t *v = json_deep_copy(ev);
 
 		if (v && json_object_set_new(v, "worker",
@@ -598,8 +603,8 @@ main(int argc, char **argv)
 		    "other");
 		goto done;
 	}
-	if (run.progress)
-		run.opts.progress = on_progress;
+	/* Without --progress, only warnings are told. */
+	run.opts.progress = on_progress;
 	if ((error = wf_git_open(&repo, repo_dir)) < 0)
 		goto out;
 	if (!(run.gitdir = strdup(git_repository_path(repo)))) {

@@ -16,6 +16,7 @@
 #include "pack.h"
 #include "patch.h"
 #include "tree.h"
+#include "worktree.h"
 
 /* One leased entry and what became of it. */
 struct item {
@@ -1259,6 +1260,7 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 	struct step s;
 	json_t *leased = NULL, *res = NULL, *e, *checks = NULL;
 	git_reference *ref = NULL;
+	struct wf_worktree *wt = NULL;
 	char owner[512], *logmsg = NULL, tree[GIT_OID_HEXSZ + 1];
 	size_t *list = NULL, i, k;
 	git_oid tip, head;
@@ -1272,12 +1274,14 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 		error = wf_error_oom();
 		goto out;
 	}
+
 	s.extended_at = mono_ms();
 	if ((error = wf_queue_lease(&leased, q, s.branch, s.o.batch, owner,
 	    s.o.lease_ms)) < 0)
 		goto out;
 	if ((s.n = json_array_size(leased)) == 0)
 		goto done;
+
 	progress(&s, json_pack("{s:s, s:s, s:I}", "event", "lease", "target",
 	    s.branch, "count", (json_int_t)s.n));
 	if (!(s.items = calloc(s.n, sizeof(*s.items))) ||
@@ -1291,6 +1295,10 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 		s.items[i].token = json_string_value(json_object_get(e,
 		    "lease_token"));
 	}
+	/* A branch checked out with local changes is not moved at all. */
+	if ((error = wf_worktree_find(&wt, repo, s.refname)) < 0 ||
+	    (wt && (error = wf_worktree_clean(wt)) < 0))
+		goto out;
 	if (s.o.pack)
 		s.pack = s.o.pack;
 	else if ((error = wf_pack_attach(&s.pack, repo)) < 0)
@@ -1318,6 +1326,8 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 		logmsg = NULL;
 		if ((error = reflog_message(&logmsg, s.items, s.n)) < 0)
 			goto out;
+		if (wt && (error = wf_worktree_clean(wt)) < 0)
+			goto out;
 		locked_at = 0;
 		while ((error = git_reference_create_matching(&ref, repo,
 		    s.refname, &head, 1, &tip, logmsg)) == GIT_ELOCKED)
@@ -1329,6 +1339,12 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 			    "land", "target", s.branch, "changes",
 			    (json_int_t)k, "commit", git_oid_tostr(tree,
 			    sizeof(tree), &head)));
+			/* Landed is landed: a work tree behind is reported. */
+			if (wt && wf_worktree_follow(wt, &tip, &head) < 0)
+				progress(&s, json_pack("{s:s, s:s, s:s, s:s}",
+				    "event", "worktree", "target", s.branch,
+				    "path", wf_worktree_path(wt), "message",
+				    wf_error_last()));
 			break;
 		}
 		if (error != GIT_EMODIFIED) {
@@ -1370,6 +1386,7 @@ out:
 	else if (s.pack)
 		wf_pack_discard(s.pack);
 	git_reference_free(ref);
+	wf_worktree_free(wt);
 	json_decref(s.memo);
 	json_decref(leased);
 	json_decref(res);

@@ -223,7 +223,13 @@ START_TEST(test_branch_moved_rebuilds)
 	enqueue_patch("a", "f", 10, "ten");
 	o.before_land = push_meanwhile;
 	moves = 0;
+	/*
+	 * The push behind the work tree's back would leave it behind its
+	 * branch, which wf then refuses to move: check out no branch.
+	 */
+	sh("cd '%s' && git checkout -q --detach", dir);
 	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", &o), 0);
+	sh("cd '%s' && git checkout -q -f main", dir);
 	ck_assert_int_eq(moves, 2);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res,
 	    0), "state")), "landed");

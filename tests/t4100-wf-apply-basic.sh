@@ -183,8 +183,8 @@ test_expect_success 'a tar of files adds, replaces and deletes whole files' '
 
 test_expect_success 'a change lands after the change it depends on, in its batch' '
 	git -C ref fetch -q && git -C ref checkout -q -f origin/main &&
-	mkpatch d1 f "12s/12/twelve/" &&
-	mkpatch d2 f "25s/25/twenty-five/" &&
+	mkpatch d1 f "s/^12$/twelve/" &&
+	mkpatch d2 f "s/^25$/twenty-five/" &&
 	(
 		cd repo &&
 		wf-enqueue --patch ../d2 --id d/2 --target main \
@@ -260,6 +260,46 @@ test_expect_success 'the examples of the man page run as written' '
 	done &&
 	test "$(git -C ex show main:README)" = "hi
 more"
+'
+
+test_expect_success 'a checked-out branch takes its work tree along, as updateInstead' '
+	test -z "$(git -C repo status --porcelain --untracked-files=no)" &&
+	git -C ref fetch -q && git -C ref checkout -q -f origin/main &&
+	mkpatch u1 h "s/^15$/fifteen/" &&
+	(cd repo && wf-enqueue --patch ../u1 --id u/1 --target main &&
+		wf-apply) >/dev/null &&
+	test -z "$(git -C repo status --porcelain --untracked-files=no)" &&
+	test_grep "^fifteen$" repo/h &&
+	git -C repo diff --quiet HEAD
+'
+
+test_expect_success 'local changes in that work tree: nothing moves, nothing is lost' '
+	git -C ref fetch -q && git -C ref checkout -q -f origin/main &&
+	mkpatch u2 h "s/^17$/seventeen/" &&
+	echo "local edit" >>repo/README &&
+	before=$(git -C repo rev-parse main) &&
+	(cd repo && wf-enqueue --patch ../u2 --id u/2 --target main >/dev/null &&
+		test_expect_code 3 wf-apply) 2>err &&
+	test_grep "checked out in .*, which has local changes \\(.README.\\)" err &&
+	test "$(git -C repo rev-parse main)" = "$before" &&
+	test_grep "local edit" repo/README &&
+	(cd repo && wf-queue show u/2) >show &&
+	test_grep "\"state\":\"queued\"" show &&
+	git -C repo checkout -q README &&
+	(cd repo && wf-apply) >/dev/null &&
+	test_grep "^seventeen$" repo/h &&
+	test -z "$(git -C repo status --porcelain --untracked-files=no)"
+'
+
+test_expect_success 'a branch checked out in a linked work tree follows there too' '
+	git -C repo branch -f side main &&
+	git -C repo worktree add -q ../side-wt side &&
+	git -C ref fetch -q && git -C ref checkout -q -f origin/main &&
+	mkpatch u3 f "s/^20$/twenty/" &&
+	(cd repo && wf-enqueue --patch ../u3 --id u/3 --target side &&
+		wf-apply --target side) >/dev/null &&
+	test_grep "^twenty$" side-wt/f &&
+	test -z "$(git -C side-wt status --porcelain --untracked-files=no)"
 '
 
 test_done
