@@ -10,6 +10,13 @@
 #include "patch.h"
 #include "sha1.h"
 
+/* git's isspace() (sane_ctype): space, tab, newline, carriage return. */
+static int
+git_isspace(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 struct pid {
 	struct wf_sha1 ctx;
 	unsigned char result[20];	/* this commit's id */
@@ -101,7 +108,7 @@ remove_space(char *line)
 	unsigned char c;
 
 	while ((c = (unsigned char)*src++) != '\0')
-		if (!isspace(c))
+		if (!git_isspace(c))
 			*dst++ = (char)c;
 	return (size_t)(dst - line);
 }
@@ -158,7 +165,7 @@ one_line(struct pid *s, char *line)
 			return;
 		} else if (strncmp(line, "--- ", 4) == 0) {
 			s->before = s->after = 1;
-		} else if (!isalpha((unsigned char)line[0])) {
+		} else if (!((line[0] | 0x20) >= 'a' && (line[0] | 0x20) <= 'z')) {
 			end_patch(s);
 			return;
 		}

@@ -16,6 +16,13 @@
 #include "error.h"
 #include "patch.h"
 
+/* git's isspace() (sane_ctype): space, tab, newline, carriage return. */
+static int
+git_isspace(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 #define TERM_SPACE 1
 #define TERM_TAB 2
 
@@ -54,7 +61,7 @@ starts(const char *s, size_t n, const char *prefix)
 static int
 is_dev_null(const char *s)
 {
-	return strncmp(s, "/dev/null", 9) == 0 && isspace((unsigned char)s[9]);
+	return strncmp(s, "/dev/null", 9) == 0 && git_isspace((unsigned char)s[9]);
 }
 
 /* A growing string. */
@@ -343,7 +350,7 @@ find_name_common(char **out, const char *line, const char *def, int p,
 	while (line != end) {
 		char c = *line;
 
-		if (!end && (c == '\0' || isspace((unsigned char)c))) {
+		if (!end && (c == '\0' || git_isspace((unsigned char)c))) {
 			if (c == '\n' || c == '\0')
 				break;
 			if ((c == ' ' && (terminate & TERM_SPACE)) ||
@@ -572,7 +579,7 @@ git_header_name(char **out, int p, const char *line, size_t llen)
 			goto fail;
 		memmove(first.buf, cp, strlen(cp) + 1);
 		first.len = strlen(first.buf);
-		while (second < end && isspace((unsigned char)*second))
+		while (second < end && git_isspace((unsigned char)*second))
 			second++;
 		if (end <= second)
 			goto fail;
@@ -611,7 +618,7 @@ fail:
 			goto fail2;
 		len = strlen(cp);
 		if (len < (size_t)(second - name) && !strncmp(cp, name, len) &&
-		    isspace((unsigned char)name[len])) {
+		    git_isspace((unsigned char)name[len])) {
 			memmove(sp.buf, cp, len + 1);
 			*out = sp.buf;
 			return 0;
@@ -678,7 +685,7 @@ parse_mode(struct parser *ps, const char *line, unsigned *mode)
 	char *end;
 	unsigned long m = strtoul(line, &end, 8);
 
-	if (end == line || !isspace((unsigned char)*end) || m > 0177777)
+	if (end == line || !git_isspace((unsigned char)*end) || m > 0177777)
 		return wf_error_set(WF_EINPUT, "invalid mode on line %zu",
 		    ps->linenr);
 	*mode = (unsigned)m;

@@ -621,7 +621,10 @@ START_TEST(path_rules)
 	ck_assert_ptr_null(wf_path_problem("a/.gitignore"));
 	ck_assert_ptr_nonnull(wf_path_problem("GIT~1/config"));
 	ck_assert_ptr_nonnull(wf_path_problem(".git /config"));
-	ck_assert_ptr_nonnull(wf_path_problem("a\\..\\b"));
+	ck_assert_ptr_null(wf_path_problem("a\\..\\b"));
+	ck_assert_ptr_null(wf_path_problem("tab\there"));
+	ck_assert_ptr_nonnull(wf_path_problem("a/.git\\config"));
+	ck_assert_ptr_nonnull(wf_path_problem("new\nline"));
 	ck_assert_ptr_null(wf_path_link_problem("a/b/l", "../c"));
 	ck_assert_ptr_null(wf_path_link_problem("a/l", "../c"));
 	ck_assert_ptr_nonnull(wf_path_link_problem("l", "../c"));
