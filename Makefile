@@ -4,6 +4,9 @@
 #   make check           install missing packages, build, run every test
 #   make demo            install missing packages, build, run the demo
 #   make bench           run the benchmarks (bench/*.sh)
+#   make check-patch-long
+#                        lib/patch.c against git apply over thousands of
+#                        generated patches (PATCH_CASES, PATCH_SEEDS)
 #   make install         install tools, man pages and hooks under $(PREFIX)
 #   make SANITIZE=address,undefined check
 #                        the same suite under the sanitizers
@@ -125,6 +128,16 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh contrib/demo/run.sh
 
+# Fresh random seeds each run; a failure prints its seed and case
+# (rerun with PATCH_SEEDS=<seed>).
+PATCH_CASES ?= 1000
+PATCH_SEEDS ?= $(shell od -An -N4 -tu4 /dev/urandom) $(shell od -An -N4 -tu4 /dev/urandom) $(shell od -An -N4 -tu4 /dev/urandom)
+check-patch-long: all tests/test-patch
+	@for s in $(PATCH_SEEDS); do \
+		python3 tests/patch-differential.py --seed $$s \
+		    --cases $(PATCH_CASES) tests/test-patch || exit 1; \
+	done
+
 bench: all
 	@for b in bench/*.sh; do sh "$$b" || exit 1; done
 
@@ -155,7 +168,7 @@ FORCE:
 # Keep cmd/*.o: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all check test demo bench bench-compiles install uninstall clean deps FORCE
+.PHONY: all check check-patch-long test demo bench bench-compiles install uninstall clean deps FORCE
 
 -include $(LIB_OBJ:.o=.d) $(CMD_COMMON:.o=.d) $(TOOLS:%=cmd/%.d) \
 	$(TEST_OBJ:.o=.d) $(TEST_HELPERS:=.d)

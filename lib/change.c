@@ -451,178 +451,261 @@ expect_in_tree(struct ctx *c, const char *p, int want)
 	return 0;
 }
 
-struct binary_check {
-	const char *path;
-};
-
+/*
+ * A binary file without data: git takes it when the index line names
+ * both sides in full and the postimage is one it has (or nothing: a
+ * deletion).
+ */
 static int
-binary_cb(const git_diff_delta *d, const git_diff_binary *b, void *payload)
+binary_cb(struct ctx *c, const struct wf_patch_file *f)
 {
-	struct binary_check *bc = payload;
+	git_oid id;
+	git_odb *odb = NULL;
+	int has;
 
-	if (!b->contains_data) {
-		bc->path = d->new_file.path ? d->new_file.path :
-		    d->old_file.path;
-		return 1;
+	if (!f->is_binary || f->forward.kind != WF_PATCH_BINARY_NONE)
+		return 0;
+	if (strlen(f->old_id) == GIT_OID_HEXSZ &&
+	    strlen(f->new_id) == GIT_OID_HEXSZ &&
+	    git_oid_fromstr(&id, f->new_id) == 0) {
+		if (git_oid_is_zero(&id))
+			return 0;
+		if (git_repository_odb(&odb, c->repo) == 0) {
+			has = git_odb_exists(odb, &id);
+			git_odb_free(odb);
+			if (has)
+				return 0;
+		}
 	}
-	return 0;
+	return fail(c, "binary patch for '%s' has no data (use "
+	    "git diff --binary)", f->new_path ? f->new_path : f->old_path);
+}
+
+/* The modes git applies: files, symbolic links, submodules. */
+static int
+mode_ok(unsigned mode)
+{
+	unsigned type = mode & 0170000;
+
+	return mode == 0 || type == 0100000 || type == 0120000 ||
+	    type == 0160000;
 }
 
 static int
-mode_ok(uint16_t mode)
+is_empty_blob(const char *hex)
 {
-	return mode == 0 || mode == GIT_FILEMODE_BLOB ||
-	    mode == GIT_FILEMODE_BLOB_EXECUTABLE || mode == GIT_FILEMODE_LINK;
-}
+	size_t n = strlen(hex);
 
-static int
-is_empty_blob(const git_diff_file *f)
-{
-	git_oid e;
-
-	git_oid_fromstr(&e, empty_blob);
-	return f->id_abbrev >= 7 && git_oid_ncmp(&f->id, &e, f->id_abbrev) == 0;
+	return n >= 7 && strncmp(hex, empty_blob, n) == 0;
 }
 
 /* The added text of a patch for a new symbolic link. */
 static int
-link_target(char *out, size_t size, git_patch *p)
+link_target(char *out, size_t size, const struct wf_patch_file *f)
 {
 	size_t h, i, n = 0;
 
-	for (h = 0; h < git_patch_num_hunks(p); h++) {
-		size_t lines = (size_t)git_patch_num_lines_in_hunk(p, h);
+	for (h = 0; h < f->nhunks; h++)
+		for (i = 0; i < f->hunks[h].nlines; i++) {
+			const struct wf_patch_line *l = &f->hunks[h].lines[i];
 
-		for (i = 0; i < lines; i++) {
-			const git_diff_line *line;
-
-			if (git_patch_get_line_in_hunk(&line, p, h, i) < 0)
-				return -1;
-			if (line->origin != GIT_DIFF_LINE_ADDITION)
+			if (l->origin != '+')
 				continue;
-			if (n + line->content_len >= size)
+			if (n + l->len >= size || memchr(l->ptr, '\0', l->len))
 				return -1;
-			memcpy(out + n, line->content, line->content_len);
-			n += line->content_len;
+			memcpy(out + n, l->ptr, l->len);
+			n += l->len;
 		}
-	}
 	while (n > 0 && out[n - 1] == '\n')
 		n--;
 	out[n] = '\0';
 	return 0;
 }
 
+/*
+ * What the files before this one left at a path, as git apply keeps
+ * it: a result, a deletion done, or a deletion to come.
+ */
+enum { SEEN_RESULT = 1, SEEN_DELETED, SEEN_TO_DELETE };
+
+struct patch_check {
+	struct wf_map touched;	/* paths given to touch() */
+	struct wf_map state;	/* path -> index into kind[] */
+	int *kind;
+	size_t n;
+};
+
 static int
-check_delta(struct ctx *c, git_diff *diff, size_t i)
+seen_get(struct patch_check *pc, const char *path)
 {
-	const git_diff_delta *d = git_diff_get_delta(diff, i);
-	const char *op = d->old_file.path, *np = d->new_file.path;
-	git_patch *p = NULL;
-	size_t h, nh;
-	int error = 0, binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
+	size_t i;
 
-	if (git_patch_from_diff(&p, diff, i) < 0) {
-		error = wf_error_set_git(WF_EINPUT, "cannot read the patch");
-		goto out;
+	if (!path || wf_map_get(&i, &pc->state, path) < 0)
+		return 0;
+	return pc->kind[i];
+}
+
+static int
+seen_set(struct patch_check *pc, const char *path, int kind)
+{
+	size_t i;
+	int error;
+
+	if (wf_map_get(&i, &pc->state, path) == 0) {
+		pc->kind[i] = kind;
+		return 0;
 	}
-	nh = git_patch_num_hunks(p);
-	if (!mode_ok(d->old_file.mode) || !mode_ok(d->new_file.mode)) {
-		error = fail(c, "file '%s': unsupported mode %o (only files "
-		    "and symbolic links)", np ? np : op,
-		    mode_ok(d->old_file.mode) ? d->new_file.mode :
-		    d->old_file.mode);
-		goto out;
+	if ((error = wf_map_put(NULL, &pc->state, path, pc->n)) < 0)
+		return error;
+	pc->kind[pc->n++] = kind;
+	return 0;
+}
+
+/* touch() once per path: a patch may name a path in several files. */
+static int
+touch_once(struct ctx *c, struct patch_check *pc, const char *p,
+    const char *what)
+{
+	size_t v;
+	int error;
+
+	if (wf_map_get(&v, &pc->touched, p) == 0)
+		return 0;
+	if ((error = touch(c, p, what)) < 0)
+		return error;
+	return wf_map_put(NULL, &pc->touched, p, 0) == WF_ENOMEM ?
+	    WF_ENOMEM : 0;
+}
+
+/* A submodule (which in_tree() does not count) must or must not exist. */
+static int
+expect_gitlink(struct ctx *c, const char *p, int want)
+{
+	git_tree_entry *e = NULL;
+	int error, has;
+
+	if (c->series && (has = series_has(c->series, p, c->id)) >= 0)
+		goto known;
+	if (!c->tree)
+		return 0;
+	error = git_tree_entry_bypath(&e, c->tree, p);
+	if (error < 0 && error != GIT_ENOTFOUND)
+		return wf_error_set_git(WF_EOS, "cannot look up '%s'", p);
+	has = error == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE;
+	git_tree_entry_free(e);
+known:
+	if (has && !want)
+		return fail(c, "file '%s' already exists in %s", p,
+		    c->tree_name);
+	if (!has && want)
+		return fail(c, "file '%s' does not exist in %s", p,
+		    c->tree_name);
+	return 0;
+}
+
+static int
+expect(struct ctx *c, const char *p, int want, unsigned mode)
+{
+	if ((mode & 0170000) == 0160000)
+		return expect_gitlink(c, p, want);
+	return expect_in_tree(c, p, want);
+}
+
+static int
+check_delta(struct ctx *c, struct patch_check *pc,
+    const struct wf_patch_file *f)
+{
+	const char *op = f->old_path, *np = f->new_path;
+	int moved = f->status == WF_PATCH_RENAMED ||
+	    f->status == WF_PATCH_COPIED;
+	int binary = f->is_binary, prev, error = 0;
+	size_t h;
+
+	if (!mode_ok(f->old_mode) || !mode_ok(f->new_mode))
+		return fail(c, "file '%s': unsupported mode %o (only files, "
+		    "symbolic links and submodules)", np ? np : op,
+		    mode_ok(f->old_mode) ? f->new_mode : f->old_mode);
+	if ((error = binary_cb(c, f)) < 0)
+		return error;
+	/* The preimage: read from the tree unless an earlier file wrote
+	 * it (renames and copies always read the tree, as in git). */
+	if (op) {
+		prev = moved ? 0 : seen_get(pc, op);
+		if ((error = touch_once(c, pc, op, f->status ==
+		    WF_PATCH_RENAMED ? "renamed file" : "file")) < 0)
+			return error;
+		if (prev == SEEN_DELETED)
+			return fail(c, "file '%s' is changed after it is "
+			    "renamed or deleted", op);
+		if (prev != SEEN_RESULT && !f->maybe_new &&
+		    (error = expect(c, op, 1, f->old_mode)) < 0)
+			return error;
 	}
-	switch (d->status) {
-	case GIT_DELTA_ADDED:
-		if ((error = touch(c, np, "file")) < 0 ||
-		    (error = expect_in_tree(c, np, 0)) < 0 ||
-		    (error = effect(c, np, 1)) < 0)
-			goto out;
-		if (!binary && nh == 0 && !is_empty_blob(&d->new_file)) {
-			error = fail(c, "new file '%s' has no content", np);
-			goto out;
-		}
+	if (np) {
+		prev = seen_get(pc, np);
+		if ((error = touch_once(c, pc, np, "file")) < 0)
+			return error;
+		if ((f->status == WF_PATCH_ADDED || moved) &&
+		    prev != SEEN_DELETED && prev != SEEN_TO_DELETE &&
+		    (error = expect(c, np, 0, f->new_mode)) < 0)
+			return error;
+	}
+	switch (f->status) {
+	case WF_PATCH_ADDED:
+		if (!binary && f->nhunks == 0 && !is_empty_blob(f->new_id))
+			return fail(c, "new file '%s' has no content", np);
 		break;
-	case GIT_DELTA_DELETED:
-		if ((error = touch(c, op, "file")) < 0 ||
-		    (error = expect_in_tree(c, op, 1)) < 0 ||
-		    (error = effect(c, op, 0)) < 0)
-			goto out;
-		if (!binary && nh == 0 && !is_empty_blob(&d->old_file)) {
-			error = fail(c, "deleted file '%s' has no content "
+	case WF_PATCH_DELETED:
+		if (!binary && f->nhunks == 0 && !is_empty_blob(f->old_id))
+			return fail(c, "deleted file '%s' has no content "
 			    "(the patch must show the removed lines)", op);
-			goto out;
-		}
-		for (h = 0; h < nh; h++) {
-			const git_diff_hunk *hunk;
-			size_t lines;
-
-			git_patch_get_hunk(&hunk, &lines, p, h);
-			if (hunk->new_lines != 0 || hunk->old_start > 1) {
-				error = fail(c, "deleted file '%s' keeps "
+		for (h = 0; h < f->nhunks; h++)
+			if (f->hunks[h].new_lines != 0 ||
+			    f->hunks[h].old_start > 1)
+				return fail(c, "deleted file '%s' keeps "
 				    "lines or misses some", op);
-				goto out;
-			}
-		}
-		break;
-	case GIT_DELTA_MODIFIED:
-		if ((error = touch(c, np, "file")) < 0 ||
-		    (error = expect_in_tree(c, np, 1)) < 0 ||
-		    (error = effect(c, np, 1)) < 0)
-			goto out;
-		break;
-	case GIT_DELTA_RENAMED:
-		if ((error = touch(c, op, "renamed file")) < 0 ||
-		    (error = touch(c, np, "file")) < 0 ||
-		    (error = expect_in_tree(c, op, 1)) < 0 ||
-		    (error = expect_in_tree(c, np, 0)) < 0 ||
-		    (error = effect(c, op, 0)) < 0 ||
-		    (error = effect(c, np, 1)) < 0)
-			goto out;
-		break;
-	case GIT_DELTA_COPIED:
-		if ((error = touch(c, np, "file")) < 0 ||
-		    (error = series_after(c, op)) < 0 ||
-		    (error = expect_in_tree(c, op, 1)) < 0 ||
-		    (error = expect_in_tree(c, np, 0)) < 0 ||
-		    (error = effect(c, np, 1)) < 0)
-			goto out;
 		break;
 	default:
-		error = fail(c, "file '%s': unsupported kind of change",
-		    np ? np : op);
-		goto out;
+		break;
 	}
-	if (d->new_file.mode == GIT_FILEMODE_LINK && !binary && nh > 0) {
+	if (np && (error = seen_set(pc, np, SEEN_RESULT)) < 0)
+		return error;
+	if ((!np || f->status == WF_PATCH_RENAMED) &&
+	    (error = seen_set(pc, op, SEEN_DELETED)) < 0)
+		return error;
+	if ((f->new_mode & 0170000) == 0160000 && !binary && f->nhunks > 0) {
+		char text[128];
+		size_t k;
+
+		if (link_target(text, sizeof(text), f) < 0 ||
+		    strncmp(text, "Subproject commit ", 18) != 0 ||
+		    (k = strspn(text + 18, "0123456789abcdef")) < GIT_OID_HEXSZ)
+			return fail(c, "file '%s': corrupt patch for submodule",
+			    np);
+	}
+	if ((f->new_mode & 0170000) == 0120000 && !binary && f->nhunks > 0) {
 		char target[4096];
 		const char *problem;
 
-		if (link_target(target, sizeof(target), p) < 0) {
-			error = fail(c, "symbolic link '%s': target too long",
+		if (link_target(target, sizeof(target), f) < 0)
+			return fail(c, "symbolic link '%s': target too long",
 			    np);
-			goto out;
-		}
-		if ((problem = wf_path_link_problem(np, target))) {
-			error = fail(c, "symbolic link '%s' -> '%s': %s", np,
+		if ((problem = wf_path_link_problem(np, target)))
+			return fail(c, "symbolic link '%s' -> '%s': %s", np,
 			    target, problem);
-			goto out;
-		}
 	}
-out:
-	git_patch_free(p);
-	return error;
+	return 0;
 }
 
 static int
 check_patch(struct ctx *c, const char *text, size_t len)
 {
 	struct wf_patch *patch = NULL;
-	struct binary_check bc = { NULL };
-	git_diff *diff;
+	struct patch_check pc;
 	size_t i, n;
 	int error;
 
+	memset(&pc, 0, sizeof(pc));
 	if (len > c->o.max_patch) {
 		error = fail(c, "patch of %zu bytes exceeds the limit of %zu",
 		    len, c->o.max_patch);
@@ -637,8 +720,7 @@ check_patch(struct ctx *c, const char *text, size_t len)
 		error = fail(c, "%s", msg);
 		goto out;
 	}
-	diff = wf_patch_diff(patch);
-	n = git_diff_num_deltas(diff);
+	n = patch->nfiles;
 	if (n == 0) {
 		error = fail(c, "the patch changes no file");
 		goto out;
@@ -648,17 +730,39 @@ check_patch(struct ctx *c, const char *text, size_t len)
 		    "of %zu", n, c->o.max_files);
 		goto out;
 	}
-	if (git_diff_foreach(diff, NULL, binary_cb, NULL, NULL, &bc) != 0 &&
-	    bc.path) {
-		error = fail(c, "binary patch for '%s' has no data (use "
-		    "git diff --binary)", bc.path);
+	if (!(pc.kind = calloc(2 * n, sizeof(*pc.kind)))) {
+		error = wf_error_oom();
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		if ((error = check_delta(c, diff, i)) < 0)
+	for (i = 0; i < n; i++) {
+		const struct wf_patch_file *f = &patch->files[i];
+
+		if ((!f->new_path || f->status == WF_PATCH_RENAMED) &&
+		    (error = seen_set(&pc, f->old_path, SEEN_TO_DELETE)) < 0)
 			goto out;
+	}
+	for (i = 0; i < n; i++)
+		if ((error = check_delta(c, &pc, &patch->files[i])) < 0)
+			goto out;
+	/* What the stream sees after it: deletions first, as git applies. */
+	for (i = 0; i < n; i++) {
+		const struct wf_patch_file *f = &patch->files[i];
+
+		if ((!f->new_path || f->status == WF_PATCH_RENAMED) &&
+		    (error = effect(c, f->old_path, 0)) < 0)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const struct wf_patch_file *f = &patch->files[i];
+
+		if (f->new_path && (error = effect(c, f->new_path, 1)) < 0)
+			goto out;
+	}
 	error = 0;
 out:
+	wf_map_release(&pc.touched);
+	wf_map_release(&pc.state);
+	free(pc.kind);
 	wf_patch_free(patch);
 	return error;
 }

@@ -1,384 +1,37 @@
+/*
+ * Patches, applied as "git apply --index" applies them.
+ *
+ * wf parses patch text itself (lib/patch_parse.c, git's own rules)
+ * instead of with libgit2's git_diff_from_buffer(), because libgit2
+ * 1.5's parser refuses patches git applies: rename and copy headers
+ * whose names hold a space, a mode-only diff of such a path, NUL bytes
+ * in a "--text" diff, several C-quoted name forms (octal escapes of
+ * bytes that are not UTF-8 among them), plain "diff -u" output without
+ * a directory in its names, a "diff --git" header ending at an "index"
+ * line (an empty file added or deleted), and it has no notion of
+ * gitlinks.  It also hands over the mode of an "index" line as the new
+ * mode, which resets an executable file a content-only patch touches.
+ * Placement (below) and the order files are applied in follow git
+ * apply's apply_one_fragment(), check_patch() and write_out_results().
+ */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <zlib.h>
+#include <sys/stat.h>
 
 #include "error.h"
+#include "map.h"
 #include "pack.h"
 #include "path.h"
 #include "patch.h"
 #include "tree.h"
 
-/*
- * Framing for libgit2's patch parser, which (in 1.5) needs a
- * "diff --git" header on every file and cannot end a header at an
- * "index" line (an empty file added or deleted).  This rewrites only
- * header lines: plain unified diffs get the git header git itself would
- * write, and a header ending at "index" gets the "-- " terminator
- * libgit2 accepts.  Hunks are skipped by their line counts, so a
- * removed "-- x" line is never taken for a header.  The result is
- * parsed by libgit2; nothing here interprets the changes.
- */
-struct frame {
-	char *buf;
-	size_t len, cap;
-};
-
-static int
-put(struct frame *f, const char *s, size_t n)
-{
-	if (f->len + n + 1 > f->cap) {
-		size_t cap = f->cap ? f->cap : 4096;
-		char *b;
-
-		while (cap < f->len + n + 1)
-			cap *= 2;
-		if (!(b = realloc(f->buf, cap)))
-			return wf_error_oom();
-		f->buf = b;
-		f->cap = cap;
-	}
-	memcpy(f->buf + f->len, s, n);
-	f->len += n;
-	f->buf[f->len] = '\0';
-	return 0;
-}
-
-static int
-puts_(struct frame *f, const char *s)
-{
-	return put(f, s, strlen(s));
-}
-
-static int
-starts(const char *l, size_t n, const char *prefix)
-{
-	size_t k = strlen(prefix);
-
-	return n >= k && memcmp(l, prefix, k) == 0;
-}
-
-/* The name in a plain "--- NAME\tdate" line with one directory stripped. */
-static int
-plain_name(char *out, size_t size, const char *l, size_t n, int *devnull)
-{
-	size_t e = 4, s;
-
-	while (e < n && l[e] != '\t' && l[e] != '\n' && l[e] != '\r')
-		e++;
-	*devnull = e - 4 == 9 && memcmp(l + 4, "/dev/null", 9) == 0;
-	if (*devnull)
-		return 0;
-	if (l[4] == '"')
-		return -1;
-	if (l[4] == '/')
-		return -2;
-	for (s = 4; s < e && l[s] != '/'; s++)
-		;
-	if (s >= e || e - s - 1 >= size || e - s - 1 == 0)
-		return -1;
-	if (l[s + 1] == '/')
-		return -2;
-	memcpy(out, l + s + 1, e - s - 1);
-	out[e - s - 1] = '\0';
-	return 0;
-}
-
-static int
-parse_count(const char **p, long *start, long *count)
-{
-	char *end;
-
-	*start = strtol(*p, &end, 10);
-	*count = 1;
-	if (end == *p)
-		return -1;
-	if (*end == ',') {
-		const char *q = end + 1;
-
-		*count = strtol(q, &end, 10);
-		if (end == q)
-			return -1;
-	}
-	*p = end;
-	return 0;
-}
-
-static int
-frame_patch(struct frame *f, const char *text, size_t len)
-{
-	const char *l = text, *end = text + len;
-	long old_left = 0, new_left = 0;
-	int in_header = 0, git_file = 0, after_index = 0, in_hunk = 0, error;
-
-	while (l < end) {
-		const char *nl = memchr(l, '\n', (size_t)(end - l));
-		size_t n = nl ? (size_t)(nl - l) + 1 : (size_t)(end - l);
-
-		if (in_hunk && *l == '\\') {
-			/* "\ No newline at end of file" after a hunk's end. */
-			if ((error = put(f, l, n)) < 0)
-				return error;
-			l += n;
-			continue;
-		}
-		in_hunk = old_left > 0 || new_left > 0;
-		if (old_left > 0 || new_left > 0) {
-			if (*l == ' ' || *l == '\n' || *l == '\r') {
-				old_left--;
-				new_left--;
-			} else if (*l == '-') {
-				old_left--;
-			} else if (*l == '+') {
-				new_left--;
-			} else if (*l != '\\') {
-				/* A short hunk: let libgit2 say so. */
-				old_left = new_left = 0;
-				continue;
-			}
-			if ((error = put(f, l, n)) < 0)
-				return error;
-			l += n;
-			continue;
-		}
-		if (starts(l, n, "diff --git ")) {
-			if (after_index && (error = puts_(f, "-- \n")) < 0)
-				return error;
-			in_header = git_file = 1;
-			after_index = 0;
-		} else if (starts(l, n, "@@ -")) {
-			const char *p = l + 4;
-			long s1, s2;
-
-			if (parse_count(&p, &s1, &old_left) == 0 &&
-			    strncmp(p, " +", 2) == 0 && (p += 2) &&
-			    parse_count(&p, &s2, &new_left) == 0 &&
-			    old_left >= 0 && new_left >= 0) {
-				if ((error = put(f, l, n)) < 0)
-					return error;
-				l += n;
-				in_header = after_index = 0;
-				continue;
-			}
-			old_left = new_left = 0;
-		} else if (!git_file && starts(l, n, "--- ") &&
-		    l + n < end && starts(l + n, (size_t)(end - l - n), "+++ ")) {
-			/* A plain unified diff: write git's header for it. */
-			const char *l2 = l + n, *nl2;
-			size_t n2;
-			char a[4096], b[4096];
-			int anull, bnull;
-
-			nl2 = memchr(l2, '\n', (size_t)(end - l2));
-			n2 = nl2 ? (size_t)(nl2 - l2) + 1 : (size_t)(end - l2);
-			if ((error = plain_name(a, sizeof(a), l, n,
-			    &anull)) == 0)
-				error = plain_name(b, sizeof(b), l2, n2, &bnull);
-			if (error == -2)
-				return wf_error_set(WF_EINPUT, "file '%.*s': "
-				    "absolute path",
-				    (int)(n - 5 < 200 ? n - 5 : 200), l + 4);
-			if (error < 0)
-				return wf_error_set(WF_EINPUT, "cannot take "
-				    "a file name from '%.*s'",
-				    (int)(n - 1 < 200 ? n - 1 : 200), l);
-			if (anull && bnull)
-				return wf_error_set(WF_EINPUT, "both sides "
-				    "of a file are /dev/null");
-			if (anull)
-				strcpy(a, b);
-			if (bnull)
-				strcpy(b, a);
-			if ((error = puts_(f, "diff --git a/")) < 0 ||
-			    (error = puts_(f, a)) < 0 ||
-			    (error = puts_(f, " b/")) < 0 ||
-			    (error = puts_(f, b)) < 0 ||
-			    (error = puts_(f, "\n")) < 0 ||
-			    (anull && (error = puts_(f,
-			    "new file mode 100644\n")) < 0) ||
-			    (bnull && (error = puts_(f,
-			    "deleted file mode 100644\n")) < 0) ||
-			    (error = puts_(f, anull ? "--- /dev/null\n" :
-			    "--- a/")) < 0 ||
-			    (!anull && ((error = puts_(f, a)) < 0 ||
-			    (error = puts_(f, "\n")) < 0)) ||
-			    (error = puts_(f, bnull ? "+++ /dev/null\n" :
-			    "+++ b/")) < 0 ||
-			    (!bnull && ((error = puts_(f, b)) < 0 ||
-			    (error = puts_(f, "\n")) < 0)))
-				return error;
-			l = l2 + n2;
-			after_index = 0;
-			continue;
-		} else if (!git_file) {
-			/* Commentary around plain diffs ("Index:", "diff -u"). */
-			l += n;
-			continue;
-		} else if (in_header && starts(l, n, "index ")) {
-			if ((error = put(f, l, n)) < 0)
-				return error;
-			if (!nl && (error = puts_(f, "\n")) < 0)
-				return error;
-			after_index = 1;
-			l += n;
-			continue;
-		} else if (in_header && starts(l, n, "--- ") && (l + n >= end ||
-		    !starts(l + n, (size_t)(end - l - n), "+++ "))) {
-			return wf_error_set(WF_EINPUT, "truncated patch: "
-			    "'---' line without '+++' line");
-		} else if (starts(l, n, "--- ") || starts(l, n, "Binary files ") ||
-		    starts(l, n, "GIT binary patch")) {
-			in_header = 0;
-		}
-		after_index = 0;
-		if ((error = put(f, l, n)) < 0)
-			return error;
-		l += n;
-	}
-	if (after_index && (error = puts_(f, "-- \n")) < 0)
-		return error;
-	if (!f->buf && (error = put(f, "", 0)) < 0)
-		return error;
-	return 0;
-}
-
-/* The binary data of one file, copied out of libgit2's callback. */
-struct binary_side {
-	git_diff_binary_t type;
-	char *data;		/* deflated, as in the patch */
-	size_t datalen, inflatedlen;
-};
-
-struct binary {
-	int present, contains_data;
-	struct binary_side old_side, new_side;
-};
-
-struct wf_patch {
-	char *text;		/* the framed text git_diff points into */
-	git_diff *diff;
-	git_patch **files;	/* one per delta */
-	struct binary *bin;	/* one per delta */
-	size_t n;
-};
-
-struct collect {
-	struct wf_patch *p;
-	int error;
-};
-
-static int
-copy_side(struct binary_side *out, const git_diff_binary_file *in)
-{
-	out->type = in->type;
-	out->datalen = in->datalen;
-	out->inflatedlen = in->inflatedlen;
-	if (!(out->data = malloc(in->datalen ? in->datalen : 1)))
-		return wf_error_oom();
-	memcpy(out->data, in->data, in->datalen);
-	return 0;
-}
-
-static int
-binary_cb(const git_diff_delta *d, const git_diff_binary *b, void *payload)
-{
-	struct collect *c = payload;
-	size_t i;
-
-	for (i = 0; i < c->p->n; i++)
-		if (git_diff_get_delta(c->p->diff, i) == d)
-			break;
-	if (i == c->p->n)
-		return 0;
-	c->p->bin[i].present = 1;
-	c->p->bin[i].contains_data = b->contains_data;
-	if (b->contains_data &&
-	    ((c->error = copy_side(&c->p->bin[i].old_side, &b->old_file)) < 0 ||
-	    (c->error = copy_side(&c->p->bin[i].new_side, &b->new_file)) < 0))
-		return -1;
-	return 0;
-}
-
-int
-wf_patch_parse(struct wf_patch **out, const char *text, size_t len)
-{
-	struct frame f = { NULL, 0, 0 };
-	struct wf_patch *p = NULL;
-	struct collect c;
-	size_t i;
-	int error;
-
-	*out = NULL;
-	if (!(p = calloc(1, sizeof(*p))))
-		return wf_error_oom();
-	if ((error = frame_patch(&f, text, len)) < 0)
-		goto out;
-	p->text = f.buf;
-	f.buf = NULL;
-	if (git_diff_from_buffer(&p->diff, p->text, f.len) < 0) {
-		const git_error *e = git_error_last();
-
-		error = wf_error_set(WF_EINPUT, "patch does not parse: %s",
-		    e && e->message ? e->message : "unknown error");
-		goto out;
-	}
-	p->n = git_diff_num_deltas(p->diff);
-	if (!(p->files = calloc(p->n + 1, sizeof(*p->files))) ||
-	    !(p->bin = calloc(p->n + 1, sizeof(*p->bin)))) {
-		error = wf_error_oom();
-		goto out;
-	}
-	for (i = 0; i < p->n; i++)
-		if (git_patch_from_diff(&p->files[i], p->diff, i) < 0) {
-			error = wf_error_set_git(WF_EINPUT, "cannot read the "
-			    "patch of file %zu", i + 1);
-			goto out;
-		}
-	c.p = p;
-	c.error = 0;
-	if (git_diff_foreach(p->diff, NULL, binary_cb, NULL, NULL, &c) != 0) {
-		error = c.error < 0 ? c.error : wf_error_set_git(WF_EINPUT,
-		    "cannot read the binary data of the patch");
-		goto out;
-	}
-	*out = p;
-	p = NULL;
-	error = 0;
-out:
-	free(f.buf);
-	wf_patch_free(p);
-	return error;
-}
-
-void
-wf_patch_free(struct wf_patch *p)
-{
-	size_t i;
-
-	if (!p)
-		return;
-	for (i = 0; i < p->n; i++) {
-		if (p->files)
-			git_patch_free(p->files[i]);
-		if (p->bin) {
-			free(p->bin[i].old_side.data);
-			free(p->bin[i].new_side.data);
-		}
-	}
-	free(p->files);
-	free(p->bin);
-	git_diff_free(p->diff);
-	free(p->text);
-	free(p);
-}
-
-git_diff *
-wf_patch_diff(const struct wf_patch *p)
-{
-	return p->diff;
-}
+#define MODE_FMT 0170000
+#define MODE_REG 0100000
+#define MODE_LNK 0120000
+#define MODE_DIR 0040000
+#define MODE_GITLINK 0160000
 
 /*
  * Placement.  An image is a file cut into lines, each with its end of
@@ -432,70 +85,23 @@ image_split(struct image *img, const char *buf, size_t len)
 	return 0;
 }
 
-/*
- * The pre- and postimage of a hunk.  libgit2 leaves the newline on a
- * line followed by "\ No newline at end of file" and reports the marker
- * as a line of its own: drop the newline from the side it belongs to.
- */
+/* The pre- and postimage of a hunk. */
 static int
-hunk_images(struct image *pre, struct image *post, size_t *leading,
-    size_t *trailing, git_patch *gp, size_t h, size_t nlines)
+hunk_images(struct image *pre, struct image *post,
+    const struct wf_patch_hunk *h)
 {
 	size_t i;
-	int error, seen_change = 0, last = 0;
+	int error;
 
-	*leading = *trailing = 0;
-	for (i = 0; i < nlines; i++) {
-		const git_diff_line *l;
+	for (i = 0; i < h->nlines; i++) {
+		const struct wf_patch_line *l = &h->lines[i];
 
-		if (git_patch_get_line_in_hunk(&l, gp, h, i) < 0)
-			return wf_error_set_git(WF_EINPUT, "cannot read a hunk");
-		switch (l->origin) {
-		case GIT_DIFF_LINE_CONTEXT:
-			if ((error = image_add(pre, l->content, l->content_len,
-			    0)) < 0 || (error = image_add(post, l->content,
-			    l->content_len, 0)) < 0)
-				return error;
-			if (seen_change)
-				(*trailing)++;
-			else
-				(*leading)++;
-			last = l->origin;
-			break;
-		case GIT_DIFF_LINE_DELETION:
-			if ((error = image_add(pre, l->content, l->content_len,
-			    0)) < 0)
-				return error;
-			seen_change = 1;
-			*trailing = 0;
-			last = l->origin;
-			break;
-		case GIT_DIFF_LINE_ADDITION:
-			if ((error = image_add(post, l->content,
-			    l->content_len, 0)) < 0)
-				return error;
-			seen_change = 1;
-			*trailing = 0;
-			last = l->origin;
-			break;
-		case GIT_DIFF_LINE_CONTEXT_EOFNL:
-		case GIT_DIFF_LINE_ADD_EOFNL:
-		case GIT_DIFF_LINE_DEL_EOFNL:
-			if (last != GIT_DIFF_LINE_ADDITION && pre->nr > 0 &&
-			    pre->line[pre->nr - 1].len > 0 &&
-			    pre->line[pre->nr - 1].ptr[pre->line[pre->nr - 1].len
-			    - 1] == '\n')
-				pre->line[pre->nr - 1].len--;
-			if (last != GIT_DIFF_LINE_DELETION && post->nr > 0 &&
-			    post->line[post->nr - 1].len > 0 &&
-			    post->line[post->nr - 1].ptr[post->line[post->nr -
-			    1].len - 1] == '\n')
-				post->line[post->nr - 1].len--;
-			last = 0;
-			break;
-		default:
-			break;
-		}
+		if (l->origin != '+' &&
+		    (error = image_add(pre, l->ptr, l->len, 0)) < 0)
+			return error;
+		if (l->origin != '-' &&
+		    (error = image_add(post, l->ptr, l->len, 0)) < 0)
+			return error;
 	}
 	return 0;
 }
@@ -594,29 +200,32 @@ drop_first(struct image *img)
 
 /* Apply one hunk, git apply's apply_one_fragment() without whitespace. */
 static int
-apply_hunk(struct image *img, git_patch *gp, size_t h, const char *path,
-    unsigned fuzz)
+apply_hunk(struct image *img, const struct wf_patch_hunk *hunk, size_t h,
+    const char *path, unsigned fuzz)
 {
 	struct image pre = { NULL, 0, 0 }, post = { NULL, 0, 0 };
-	const git_diff_hunk *hunk;
-	size_t nlines, leading, trailing, min_lead, min_trail;
+	size_t leading = hunk->leading, trailing = hunk->trailing;
+	size_t min_lead, min_trail;
 	int error, match_beginning, match_end;
 	long pos, at;
 
-	if (git_patch_get_hunk(&hunk, &nlines, gp, h) < 0) {
-		error = wf_error_set_git(WF_EINPUT, "cannot read a hunk");
+	if ((error = hunk_images(&pre, &post, hunk)) < 0)
 		goto out;
-	}
-	if ((error = hunk_images(&pre, &post, &leading, &trailing, gp, h,
-	    nlines)) < 0)
-		goto out;
+	/* Context counted by the parser that is not in the image
+	 * (an empty line before "\ No newline") cannot be dropped. */
+	if (leading > pre.nr)
+		leading = pre.nr;
+	if (trailing > pre.nr - leading)
+		trailing = pre.nr - leading;
 	min_lead = leading > fuzz ? leading - fuzz : 0;
 	min_trail = trailing > fuzz ? trailing - fuzz : 0;
 	/* A hunk at the start or without trailing context is anchored. */
 	match_beginning = hunk->old_start == 0 || hunk->old_start == 1;
 	match_end = trailing == 0;
-	pos = hunk->new_start ? hunk->new_start - 1 : 0;
+	pos = hunk->new_start ? (long)hunk->new_start - 1 : 0;
 	for (;;) {
+		int dropped = 0;
+
 		at = find_pos(img, &pre, pos, match_beginning, match_end);
 		if (at >= 0)
 			break;
@@ -631,8 +240,23 @@ apply_hunk(struct image *img, git_patch *gp, size_t h, const char *path,
 			drop_first(&post);
 			pos--;
 			leading--;
+			dropped = 1;
 		}
 		if (trailing > leading && trailing > min_trail) {
+			pre.nr--;
+			post.nr--;
+			trailing--;
+			dropped = 1;
+		}
+		if (dropped)
+			continue;
+		/* The larger side is at its limit: shrink the other. */
+		if (leading > min_lead) {
+			drop_first(&pre);
+			drop_first(&post);
+			pos--;
+			leading--;
+		} else {
 			pre.nr--;
 			post.nr--;
 			trailing--;
@@ -640,7 +264,7 @@ apply_hunk(struct image *img, git_patch *gp, size_t h, const char *path,
 	}
 	if (at < 0) {
 		error = wf_error_set(WF_ECONFLICT, "file '%s': hunk #%zu "
-		    "(@@ -%d,%d +%d,%d @@) does not apply", path, h + 1,
+		    "(@@ -%lu,%lu +%lu,%lu @@) does not apply", path, h + 1,
 		    hunk->old_start, hunk->old_lines, hunk->new_start,
 		    hunk->new_lines);
 		goto out;
@@ -652,10 +276,10 @@ out:
 	return error;
 }
 
-/* Apply every hunk of `gp` to buf[0..len); *out is a new buffer. */
+/* Apply every hunk of `f` to buf[0..len); *out is a new buffer. */
 static int
 apply_text(char **out, size_t *outlen, const char *buf, size_t len,
-    git_patch *gp, const char *path, unsigned fuzz)
+    const struct wf_patch_file *f, const char *path, unsigned fuzz)
 {
 	struct image img = { NULL, 0, 0 };
 	size_t h, i, n = 0;
@@ -666,8 +290,9 @@ apply_text(char **out, size_t *outlen, const char *buf, size_t len,
 	*outlen = 0;
 	if ((error = image_split(&img, buf, len)) < 0)
 		goto out;
-	for (h = 0; h < git_patch_num_hunks(gp); h++)
-		if ((error = apply_hunk(&img, gp, h, path, fuzz)) < 0)
+	for (h = 0; h < f->nhunks; h++)
+		if ((error = apply_hunk(&img, &f->hunks[h], h, path,
+		    fuzz)) < 0)
 			goto out;
 	for (i = 0; i < img.nr; i++)
 		n += img.line[i].len;
@@ -686,27 +311,6 @@ out:
 	free(res);
 	free(img.line);
 	return error;
-}
-
-/* Inflate one side of a binary patch. */
-static int
-inflate_side(unsigned char **out, const struct binary_side *s,
-    const char *path)
-{
-	unsigned char *buf;
-	uLongf n = (uLongf)s->inflatedlen;
-
-	*out = NULL;
-	if (!(buf = malloc(s->inflatedlen ? s->inflatedlen : 1)))
-		return wf_error_oom();
-	if (uncompress(buf, &n, (const Bytef *)s->data,
-	    (uLong)s->datalen) != Z_OK || n != s->inflatedlen) {
-		free(buf);
-		return wf_error_set(WF_EINPUT, "file '%s': corrupt binary "
-		    "patch", path);
-	}
-	*out = buf;
-	return 0;
 }
 
 static int
@@ -794,63 +398,6 @@ bad:
 	    path);
 }
 
-static int
-binary_side_apply(unsigned char **out, size_t *outlen, const char *src,
-    size_t srclen, const struct binary_side *s, const char *path)
-{
-	unsigned char *raw = NULL;
-	int error;
-
-	*out = NULL;
-	*outlen = 0;
-	if (s->type == GIT_DIFF_BINARY_NONE)
-		return wf_error_set(WF_EINPUT, "file '%s': binary patch has "
-		    "no data", path);
-	if ((error = inflate_side(&raw, s, path)) < 0)
-		return error;
-	if (s->type == GIT_DIFF_BINARY_LITERAL) {
-		*out = raw;
-		*outlen = s->inflatedlen;
-		return 0;
-	}
-	error = delta_apply(out, outlen, (const unsigned char *)src, srclen,
-	    raw, s->inflatedlen, path);
-	free(raw);
-	return error;
-}
-
-/* An abbreviated id from the "index" line equals the full one. */
-static int
-id_matches(const git_diff_file *f, const git_oid *id)
-{
-	return git_oid_ncmp(&f->id, id, f->id_abbrev) == 0;
-}
-
-static int
-is_zero(const git_diff_file *f)
-{
-	git_oid zero;
-
-	memset(&zero, 0, sizeof(zero));
-	return f->id_abbrev == 0 || git_oid_ncmp(&f->id, &zero,
-	    f->id_abbrev) == 0;
-}
-
-/* The files of the tree being built: path -> mode and blob, or gone. */
-struct file {
-	char *path;
-	int present;
-	uint16_t mode;
-	git_oid id;
-};
-
-struct state {
-	git_repository *repo;
-	const git_oid *base;	/* the tree patched */
-	struct file *file;
-	size_t nr, alloc;
-};
-
 /*
  * Write a result blob: straight into the batch's in-memory store when
  * there is one (lib/pack.h), hashed with collision detection.
@@ -871,227 +418,402 @@ write_blob(git_oid *out, git_repository *repo, const void *data, size_t len,
 	return 0;
 }
 
-static struct file *
-state_find(struct state *st, const char *path)
+/*
+ * The files of a patch, applied in order as git apply's check_patch()
+ * does: fn[] is its fn_table (what earlier files left at a path), and
+ * the results are written out once every file has applied.
+ */
+enum fn_kind { FN_RESULT, FN_WAS_DELETED, FN_TO_BE_DELETED };
+
+struct fn {
+	enum fn_kind kind;
+	size_t file;		/* FN_RESULT: whose result */
+};
+
+struct result {
+	int done;
+	unsigned new_mode;
+	char *buf;		/* the new content */
+	size_t len;
+};
+
+struct state {
+	git_repository *repo;
+	const git_oid *base;
+	const struct wf_patch *p;
+	unsigned fuzz;
+	struct wf_map fn_index;	/* path -> index into fn[] */
+	struct fn *fn;
+	size_t nfn, afn;
+	struct wf_map kept_links, removed_links;
+	struct result *res;
+};
+
+static struct fn *
+fn_get(struct state *st, const char *path)
 {
 	size_t i;
 
-	for (i = st->nr; i-- > 0;)
-		if (strcmp(st->file[i].path, path) == 0)
-			return &st->file[i];
-	return NULL;
+	if (!path || wf_map_get(&i, &st->fn_index, path) < 0)
+		return NULL;
+	return &st->fn[i];
 }
 
-/* The current mode and blob of `path`; 0 when present, 1 when absent. */
 static int
-state_get(uint16_t *mode, git_oid *id, struct state *st, const char *path)
+fn_set(struct state *st, const char *path, enum fn_kind kind, size_t file)
 {
-	struct file *f = state_find(st, path);
-	struct wf_tree_entry e;
+	struct fn *f = fn_get(st, path);
 	int error;
 
-	if (f) {
-		*mode = f->mode;
-		*id = f->id;
-		return f->present ? 0 : 1;
+	if (!f) {
+		if (st->nfn == st->afn) {
+			size_t n = st->afn ? st->afn * 2 : 16;
+			struct fn *nf = realloc(st->fn, n * sizeof(*nf));
+
+			if (!nf)
+				return wf_error_oom();
+			st->fn = nf;
+			st->afn = n;
+		}
+		if ((error = wf_map_put(NULL, &st->fn_index, path,
+		    st->nfn)) < 0)
+			return error;
+		f = &st->fn[st->nfn++];
 	}
-	error = wf_tree_lookup(&e, st->repo, st->base, path);
-	if (error == WF_ENOTFOUND)
+	f->kind = kind;
+	f->file = file;
+	return 0;
+}
+
+/* The entry at `path` in the base tree; 1 when there is none. */
+static int
+base_entry(struct wf_tree_entry *e, struct state *st, const char *path)
+{
+	int error = wf_tree_lookup(e, st->repo, st->base, path);
+
+	if (error == WF_ENOTFOUND || (error == 0 && e->mode == GIT_FILEMODE_TREE))
 		return 1;
 	if (error < 0)
 		return wf_error_prefix(error, "cannot read '%s'", path);
-	*mode = (uint16_t)e.mode;
-	*id = e.id;
-	if (*mode == GIT_FILEMODE_TREE || *mode == GIT_FILEMODE_COMMIT)
-		return wf_error_set(WF_ECONFLICT, "file '%s': is a %s in the "
-		    "tree", path, *mode == GIT_FILEMODE_TREE ? "directory" :
-		    "submodule");
 	return 0;
 }
 
-static int
-state_set(struct state *st, const char *path, int present, uint16_t mode,
-    const git_oid *id)
+/* git's create_ce_mode(): the mode an index entry gets. */
+static unsigned
+entry_mode(unsigned mode)
 {
-	struct file *f = state_find(st, path);
+	if ((mode & MODE_FMT) == MODE_LNK)
+		return MODE_LNK;
+	if ((mode & MODE_FMT) == MODE_GITLINK)
+		return MODE_GITLINK;
+	return MODE_REG | ((mode & 0100) ? 0755 : 0644);
+}
 
-	if (!f) {
-		if (st->nr == st->alloc) {
-			size_t alloc = st->alloc ? st->alloc * 2 : 16;
-			struct file *fs = realloc(st->file,
-			    alloc * sizeof(*fs));
+/*
+ * path_is_beyond_symlink(): would `path` be written through a symbolic
+ * link the patch keeps or creates, or one of the base tree?
+ */
+static int
+beyond_symlink(struct state *st, const char *path)
+{
+	char *name = strdup(path), *slash;
+	size_t v;
+	int error = 0;
 
-			if (!fs)
-				return wf_error_oom();
-			st->file = fs;
-			st->alloc = alloc;
+	if (!name)
+		return wf_error_oom();
+	while ((slash = strrchr(name, '/'))) {
+		struct wf_tree_entry e;
+
+		*slash = '\0';
+		if (!*name)
+			break;
+		if (wf_map_get(&v, &st->kept_links, name) == 0) {
+			error = 1;
+			break;
 		}
-		f = &st->file[st->nr];
-		if (!(f->path = strdup(path)))
-			return wf_error_oom();
-		st->nr++;
+		if (wf_map_get(&v, &st->removed_links, name) == 0)
+			continue;
+		if ((error = base_entry(&e, st, name)) < 0)
+			break;
+		if (error == 0 && e.mode == GIT_FILEMODE_LINK) {
+			error = 1;
+			break;
+		}
+		error = 0;
 	}
-	f->present = present;
-	f->mode = mode;
-	if (id)
-		f->id = *id;
-	else
-		memset(&f->id, 0, sizeof(f->id));
-	return 0;
+	free(name);
+	return error;
 }
 
+/* git's apply_binary(). */
 static int
-same_type(uint16_t a, uint16_t b)
+apply_binary(char **out, size_t *outlen, struct state *st,
+    const struct wf_patch_file *f, const char *src, size_t srclen,
+    int has_old, const git_oid *src_id, const char *path)
 {
-	return (a == GIT_FILEMODE_LINK) == (b == GIT_FILEMODE_LINK);
-}
+	const struct wf_patch_binary *b = &f->forward;
+	git_oid old_id, new_id, id;
+	git_odb *odb = NULL;
+	unsigned char *res = NULL;
+	size_t reslen = 0;
+	int error;
 
-/* Apply delta `i` of `p` to the state. */
-static int
-apply_delta(struct state *st, const struct wf_patch *p, size_t i,
-    unsigned fuzz)
-{
-	const git_diff_delta *d = git_diff_get_delta(p->diff, i);
-	const struct binary *bin = &p->bin[i];
-	const char *op = d->old_file.path, *np = d->new_file.path, *problem;
-	git_blob *blob = NULL;
-	const char *src = "";
-	char *res = NULL;
-	unsigned char *bres = NULL;
-	size_t srclen = 0, reslen = 0;
-	uint16_t mode = 0, new_mode;
-	git_oid id, new_id;
-	int error, absent, binary = bin->present ||
-	    (d->flags & GIT_DIFF_FLAG_BINARY);
+	*out = NULL;
+	*outlen = 0;
+	if (strlen(f->old_id) != GIT_OID_HEXSZ ||
+	    strlen(f->new_id) != GIT_OID_HEXSZ ||
+	    git_oid_fromstr(&old_id, f->old_id) < 0 ||
+	    git_oid_fromstr(&new_id, f->new_id) < 0)
+		return wf_error_set(WF_EINPUT, "file '%s': cannot apply binary "
+		    "patch without full index line", path);
+	if (has_old) {
+		if (!src_id) {
+			if (git_odb_hash(&id, src, srclen, GIT_OBJECT_BLOB) < 0)
+				return wf_error_set_git(WF_EOS, "cannot hash "
+				    "'%s'", path);
+			src_id = &id;
+		}
+		if (!git_oid_equal(src_id, &old_id))
+			return wf_error_set(WF_ECONFLICT, "file '%s': binary "
+			    "patch does not apply (the preimage differs)",
+			    path);
+	} else if (srclen) {
+		return wf_error_set(WF_ECONFLICT, "file '%s': binary patch "
+		    "applies to an empty file, which this is not", path);
+	}
+	if (git_oid_is_zero(&new_id))
+		return 0;
+	if (git_repository_odb(&odb, st->repo) < 0)
+		return wf_error_set_git(WF_EOS, "cannot read '%s'", path);
+	if (git_odb_exists(odb, &new_id)) {
+		/* git takes the postimage it already has. */
+		git_blob *blob = NULL;
 
-	if (d->status == GIT_DELTA_ADDED)
-		op = np;
-	if (d->status == GIT_DELTA_DELETED)
-		np = op;
-	if ((problem = wf_path_problem(op)) || (problem = wf_path_problem(np)))
-		return wf_error_set(WF_EINPUT, "file '%s': %s",
-		    wf_path_problem(op) ? op : np, problem);
-	switch (d->status) {
-	case GIT_DELTA_ADDED:
-	case GIT_DELTA_DELETED:
-	case GIT_DELTA_MODIFIED:
-	case GIT_DELTA_RENAMED:
-	case GIT_DELTA_COPIED:
+		git_odb_free(odb);
+		if (git_blob_lookup(&blob, st->repo, &new_id) < 0)
+			return wf_error_set_git(WF_EOS, "cannot read '%s'",
+			    path);
+		reslen = (size_t)git_blob_rawsize(blob);
+		if (!(*out = malloc(reslen ? reslen : 1))) {
+			git_blob_free(blob);
+			return wf_error_oom();
+		}
+		memcpy(*out, git_blob_rawcontent(blob), reslen);
+		*outlen = reslen;
+		git_blob_free(blob);
+		return 0;
+	}
+	git_odb_free(odb);
+	switch (b->kind) {
+	case WF_PATCH_BINARY_LITERAL:
+		if (!(res = malloc(b->len ? b->len : 1)))
+			return wf_error_oom();
+		memcpy(res, b->data, b->len);
+		reslen = b->len;
+		break;
+	case WF_PATCH_BINARY_DELTA:
+		if ((error = delta_apply(&res, &reslen,
+		    (const unsigned char *)src, srclen, b->data, b->len,
+		    path)) < 0)
+			return error;
 		break;
 	default:
-		return wf_error_set(WF_EINPUT, "file '%s': unsupported kind "
-		    "of change", np);
+		return wf_error_set(WF_EINPUT, "file '%s': binary patch has "
+		    "no data", path);
+	}
+	if (git_odb_hash(&id, res, reslen, GIT_OBJECT_BLOB) < 0) {
+		free(res);
+		return wf_error_set_git(WF_EOS, "cannot hash '%s'", path);
+	}
+	if (!git_oid_equal(&id, &new_id)) {
+		free(res);
+		return wf_error_set(WF_ECONFLICT, "file '%s': binary patch "
+		    "creates an incorrect result", path);
+	}
+	*out = (char *)res;
+	*outlen = reslen;
+	return 0;
+}
+
+/* The text git applies a gitlink's hunks to. */
+static void
+gitlink_text(char out[64], const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	snprintf(out, 64, "Subproject commit %s\n",
+	    git_oid_tostr(hex, sizeof(hex), id));
+}
+
+/* check_patch() and apply_data() for file `i`. */
+static int
+apply_file(struct state *st, size_t i)
+{
+	const struct wf_patch_file *f = &st->p->files[i];
+	const char *old = f->old_path, *new = f->new_path, *problem, *name;
+	int is_new = f->status == WF_PATCH_ADDED;
+	int is_delete = f->status == WF_PATCH_DELETED;
+	int moved = f->status == WF_PATCH_RENAMED ||
+	    f->status == WF_PATCH_COPIED;
+	unsigned old_mode = f->old_mode, new_mode = f->new_mode, st_mode = 0;
+	const char *src = "";
+	size_t srclen = 0;
+	const git_oid *src_id = NULL;
+	git_blob *blob = NULL;
+	char link_text[64];
+	struct wf_tree_entry e;
+	struct fn *prev;
+	int error, ok_if_exists;
+
+	/* check_preimage() */
+	if (old) {
+		prev = moved ? NULL : fn_get(st, old);
+		if (prev && prev->kind == FN_TO_BE_DELETED)
+			prev = NULL;
+		if (prev && prev->kind == FN_WAS_DELETED)
+			return wf_error_set(WF_ECONFLICT, "file '%s': renamed "
+			    "or deleted by an earlier part of the patch", old);
+		if (prev) {
+			const struct result *r = &st->res[prev->file];
+
+			st_mode = r->new_mode;
+			src = r->buf ? r->buf : "";
+			srclen = r->len;
+		} else if ((error = base_entry(&e, st, old)) < 0) {
+			return error;
+		} else if (error == 1) {
+			if (!f->maybe_new)
+				return wf_error_set(WF_ECONFLICT, "file '%s': "
+				    "does not exist", old);
+			is_new = 1;
+			old = NULL;
+		} else {
+			st_mode = (unsigned)e.mode;
+			if (st_mode == MODE_GITLINK) {
+				gitlink_text(link_text, &e.id);
+				src = link_text;
+				srclen = strlen(link_text);
+			} else {
+				if (git_blob_lookup(&blob, st->repo, &e.id) < 0)
+					return wf_error_set_git(WF_EOS, "cannot "
+					    "read '%s'", old);
+				src = git_blob_rawcontent(blob);
+				srclen = (size_t)git_blob_rawsize(blob);
+				src_id = &e.id;
+			}
+		}
+		if (old) {
+			if (!old_mode)
+				old_mode = st_mode;
+			if ((st_mode ^ old_mode) & MODE_FMT) {
+				error = wf_error_set(WF_ECONFLICT, "file '%s': "
+				    "wrong type (%o in the tree, %o in the "
+				    "patch)", old, st_mode, old_mode);
+				goto out;
+			}
+			if (!new_mode && !is_delete)
+				new_mode = st_mode;
+		}
 	}
 
-	/* The preimage. */
-	if ((absent = state_get(&mode, &id, st, op)) < 0)
-		return absent;
-	if (d->status == GIT_DELTA_ADDED) {
-		if (!absent)
-			return wf_error_set(WF_ECONFLICT, "file '%s': already "
-			    "exists", np);
-	} else {
-		if (absent)
-			return wf_error_set(WF_ECONFLICT, "file '%s': does not "
-			    "exist", op);
-		if (d->old_file.mode && !same_type(d->old_file.mode, mode))
-			return wf_error_set(WF_ECONFLICT, "file '%s': wrong "
-			    "type (%o in the tree, %o in the patch)", op, mode,
-			    d->old_file.mode);
-		if (git_blob_lookup(&blob, st->repo, &id) < 0)
-			return wf_error_set_git(WF_EOS, "cannot read '%s'", op);
-		src = git_blob_rawcontent(blob);
-		srclen = (size_t)git_blob_rawsize(blob);
+	/* check_to_create() */
+	prev = fn_get(st, new);
+	ok_if_exists = prev && (prev->kind == FN_WAS_DELETED ||
+	    prev->kind == FN_TO_BE_DELETED);
+	if (new && (is_new || moved)) {
+		if (!ok_if_exists) {
+			if ((error = base_entry(&e, st, new)) < 0)
+				goto out;
+			if (error == 0) {
+				error = wf_error_set(WF_ECONFLICT, "file '%s': "
+				    "already exists", new);
+				goto out;
+			}
+		}
+		if (!new_mode)
+			new_mode = is_new ? MODE_REG | 0644 : old_mode;
 	}
-	if ((d->status == GIT_DELTA_RENAMED || d->status == GIT_DELTA_COPIED) &&
-	    strcmp(op, np) != 0) {
-		uint16_t m;
-		git_oid x;
-
-		if ((error = state_get(&m, &x, st, np)) < 0)
-			goto out;
-		if (error == 0) {
-			error = wf_error_set(WF_ECONFLICT, "file '%s': already "
-			    "exists", np);
+	if (new && old) {
+		if (!new_mode)
+			new_mode = old_mode;
+		if ((old_mode ^ new_mode) & MODE_FMT) {
+			error = wf_error_set(WF_ECONFLICT, "file '%s': new mode "
+			    "%o does not match old mode %o", new, new_mode,
+			    old_mode);
 			goto out;
 		}
 	}
-
-	/* The postimage. */
-	if (binary) {
-		if (!bin->contains_data) {
-			error = wf_error_set(WF_EINPUT, "file '%s': binary "
-			    "patch has no data", np);
-			goto out;
-		}
-		if (d->status != GIT_DELTA_ADDED && (is_zero(&d->old_file) ||
-		    d->old_file.id_abbrev < GIT_OID_HEXSZ)) {
-			error = wf_error_set(WF_EINPUT, "file '%s': binary "
-			    "patch without full index line", op);
-			goto out;
-		}
-		if (d->status != GIT_DELTA_ADDED &&
-		    !id_matches(&d->old_file, &id)) {
-			error = wf_error_set(WF_ECONFLICT, "file '%s': binary "
-			    "patch does not apply (the preimage differs)", op);
-			goto out;
-		}
-		if ((error = binary_side_apply(&bres, &reslen, src, srclen,
-		    &bin->new_side, np)) < 0)
-			goto out;
-		if ((error = write_blob(&new_id, st->repo, bres, reslen,
-		    np)) < 0)
-			goto out;
-		if (d->status != GIT_DELTA_DELETED &&
-		    !is_zero(&d->new_file) && !id_matches(&d->new_file,
-		    &new_id)) {
-			error = wf_error_set(WF_ECONFLICT, "file '%s': binary "
-			    "patch creates an incorrect result", np);
-			goto out;
-		}
-	} else {
-		if ((error = apply_text(&res, &reslen, src, srclen,
-		    p->files[i], np, fuzz)) < 0)
-			goto out;
-		if (d->status != GIT_DELTA_DELETED && (error = write_blob(
-		    &new_id, st->repo, res, reslen, np)) < 0)
-			goto out;
-	}
-
-	/* Into the state. */
-	if (d->status == GIT_DELTA_DELETED) {
-		if (reslen != 0) {
-			error = wf_error_set(WF_ECONFLICT, "file '%s': removal "
-			    "patch leaves file contents", op);
-			goto out;
-		}
-		error = state_set(st, op, 0, 0, NULL);
-		goto out;
-	}
-	new_mode = d->new_file.mode ? d->new_file.mode :
-	    d->status == GIT_DELTA_ADDED ? GIT_FILEMODE_BLOB : mode;
-	if (d->status != GIT_DELTA_ADDED && d->new_file.mode &&
-	    !d->old_file.mode && !same_type(new_mode, mode)) {
-		error = wf_error_set(WF_ECONFLICT, "file '%s': wrong type",
-		    op);
-		goto out;
-	}
-	if (new_mode != GIT_FILEMODE_BLOB &&
-	    new_mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
-	    new_mode != GIT_FILEMODE_LINK) {
+	if ((new_mode & MODE_FMT) == MODE_DIR) {
 		error = wf_error_set(WF_EINPUT, "file '%s': unsupported mode "
-		    "%o", np, new_mode);
+		    "%o", new, new_mode);
 		goto out;
 	}
-	if (d->status == GIT_DELTA_RENAMED && strcmp(op, np) != 0 &&
-	    (error = state_set(st, op, 0, 0, NULL)) < 0)
+
+	/* check_unsafe_path(): wf refuses every unsafe path it names. */
+	if ((old && (problem = wf_path_problem(name = old))) ||
+	    (new && (problem = wf_path_problem(name = new)))) {
+		error = wf_error_set(WF_EINPUT, "file '%s': %s", name,
+		    problem);
 		goto out;
-	error = state_set(st, np, 1, new_mode, &new_id);
+	}
+	if (!is_delete && (error = beyond_symlink(st, new)) != 0) {
+		if (error > 0)
+			error = wf_error_set(WF_ECONFLICT, "file '%s': beyond "
+			    "a symbolic link", new);
+		goto out;
+	}
+
+	/* apply_data() */
+	name = old ? old : new;
+	if (f->is_binary)
+		error = apply_binary(&st->res[i].buf, &st->res[i].len, st, f,
+		    src, srclen, old != NULL, src_id, name);
+	else
+		error = apply_text(&st->res[i].buf, &st->res[i].len, src,
+		    srclen, f, name, st->fuzz);
+	if (error < 0)
+		goto out;
+	st->res[i].new_mode = new_mode;
+	st->res[i].done = 1;
+	if (new && (error = fn_set(st, new, FN_RESULT, i)) < 0)
+		goto out;
+	if ((!new || f->status == WF_PATCH_RENAMED) &&
+	    (error = fn_set(st, old, FN_WAS_DELETED, i)) < 0)
+		goto out;
+	if (is_delete && st->res[i].len) {
+		error = wf_error_set(WF_ECONFLICT, "file '%s': removal patch "
+		    "leaves file contents", old);
+		goto out;
+	}
+	error = 0;
 out:
-	free(res);
-	free(bres);
 	git_blob_free(blob);
 	return error;
+}
+
+/* add_index_file(): the object a result puts in the tree. */
+static int
+result_object(git_oid *out, struct state *st, const struct result *r,
+    const char *path)
+{
+	if (r->new_mode == MODE_GITLINK) {
+		char hex[GIT_OID_HEXSZ + 1];
+
+		if (r->len < 18 + GIT_OID_HEXSZ ||
+		    memcmp(r->buf, "Subproject commit ", 18) != 0)
+			goto bad;
+		memcpy(hex, r->buf + 18, GIT_OID_HEXSZ);
+		hex[GIT_OID_HEXSZ] = '\0';
+		if (strspn(hex, "0123456789abcdefABCDEF") != GIT_OID_HEXSZ ||
+		    git_oid_fromstr(out, hex) < 0)
+			goto bad;
+		return 0;
+	}
+	return write_blob(out, st->repo, r->buf ? r->buf : "", r->len, path);
+bad:
+	return wf_error_set(WF_EINPUT, "file '%s': corrupt patch for "
+	    "submodule", path);
 }
 
 int
@@ -1108,32 +830,67 @@ wf_patch_apply_id(git_oid *out, git_repository *repo, const git_oid *base,
 	struct wf_patch_opts o = WF_PATCH_OPTS_INIT;
 	struct state st;
 	struct wf_tree_edit *up = NULL;
-	size_t i, nup;
-	int error;
+	size_t i, nup = 0;
+	int error, phase;
 
 	if (opts)
 		o = *opts;
 	memset(&st, 0, sizeof(st));
 	st.repo = repo;
 	st.base = base;
-	for (i = 0; i < p->n; i++)
-		if ((error = apply_delta(&st, p, i, o.fuzz)) < 0)
-			goto out;
-	if (!(up = calloc(st.nr + 1, sizeof(*up)))) {
+	st.p = p;
+	st.fuzz = o.fuzz;
+	if (p->nfiles == 0)
+		return wf_error_set(WF_EINPUT, "the patch changes no file");
+	if (!(st.res = calloc(p->nfiles, sizeof(*st.res))) ||
+	    !(up = calloc(2 * p->nfiles, sizeof(*up)))) {
 		error = wf_error_oom();
 		goto out;
 	}
-	for (i = 0, nup = 0; i < st.nr; i++) {
-		if (st.file[i].present) {
-			up[nup].id = st.file[i].id;
-			up[nup].mode = (git_filemode_t)st.file[i].mode;
-		} else {
-			/* Removing what is not there (added and deleted
-			 * again) is nothing. */
-			up[nup].remove = 1;
-		}
-		up[nup++].path = st.file[i].path;
+	/* prepare_fn_table() and prepare_symlink_changes() */
+	for (i = 0; i < p->nfiles; i++) {
+		const struct wf_patch_file *f = &p->files[i];
+
+		if ((!f->new_path || f->status == WF_PATCH_RENAMED) &&
+		    (error = fn_set(&st, f->old_path, FN_TO_BE_DELETED,
+		    i)) < 0)
+			goto out;
+		if (f->old_path && (f->old_mode & MODE_FMT) == MODE_LNK &&
+		    (f->status == WF_PATCH_RENAMED ||
+		    f->status == WF_PATCH_DELETED) &&
+		    (error = wf_map_put(NULL, &st.removed_links, f->old_path,
+		    i)) < 0 && error != WF_ECONFLICT)
+			goto out;
+		if (f->new_path && (f->new_mode & MODE_FMT) == MODE_LNK &&
+		    (error = wf_map_put(NULL, &st.kept_links, f->new_path,
+		    i)) < 0 && error != WF_ECONFLICT)
+			goto out;
 	}
+	for (i = 0; i < p->nfiles; i++)
+		if ((error = apply_file(&st, i)) < 0)
+			goto out;
+	/* write_out_results(): removals first, then creations. */
+	for (phase = 0; phase < 2; phase++)
+		for (i = 0; i < p->nfiles; i++) {
+			const struct wf_patch_file *f = &p->files[i];
+			const struct result *r = &st.res[i];
+
+			if (phase == 0) {
+				if (f->status == WF_PATCH_ADDED ||
+				    f->status == WF_PATCH_COPIED)
+					continue;
+				up[nup].path = f->old_path;
+				up[nup++].remove = 1;
+				continue;
+			}
+			if (f->status == WF_PATCH_DELETED)
+				continue;
+			if ((error = result_object(&up[nup].id, &st, r,
+			    f->new_path)) < 0)
+				goto out;
+			up[nup].mode = (git_filemode_t)entry_mode(r->new_mode);
+			up[nup++].path = f->new_path;
+		}
 	if ((error = wf_tree_update(out, repo, base, up, nup)) < 0) {
 		if (error != WF_ENOMEM && error != WF_EOS)
 			error = wf_error_prefix(WF_ECONFLICT, "cannot build the "
@@ -1142,9 +899,14 @@ wf_patch_apply_id(git_oid *out, git_repository *repo, const git_oid *base,
 	}
 	error = 0;
 out:
-	for (i = 0; i < st.nr; i++)
-		free(st.file[i].path);
-	free(st.file);
+	if (st.res)
+		for (i = 0; i < p->nfiles; i++)
+			free(st.res[i].buf);
+	free(st.res);
+	free(st.fn);
+	wf_map_release(&st.fn_index);
+	wf_map_release(&st.kept_links);
+	wf_map_release(&st.removed_links);
 	free(up);
 	return error;
 }

@@ -33,12 +33,9 @@ wf_path_problem(const char *p)
 		return "empty path";
 	if (*p == '/')
 		return "absolute path";
-	for (c = p; *c; c++) {
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+	for (c = p; *c; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
 			return "control character in path";
-		if (*c == '\\')
-			return "backslash in path";
-	}
 	for (c = p; *c;) {
 		size_t n = strcspn(c, "/");
 
@@ -47,11 +44,19 @@ wf_path_problem(const char *p)
 		if ((n == 1 && c[0] == '.') ||
 		    (n == 2 && c[0] == '.' && c[1] == '.'))
 			return "'.' or '..' component";
-		if (is_git_name(c, n))
-			return "'.git' component";
 		c += n;
 		if (*c == '/' && *++c == '\0')
 			return "trailing '/'";
+	}
+	/* ".git" between backslashes too: a separator elsewhere. */
+	for (c = p; *c;) {
+		size_t n = strcspn(c, "/\\");
+
+		if (is_git_name(c, n))
+			return "'.git' component";
+		c += n;
+		if (*c)
+			c++;
 	}
 	return NULL;
 }

@@ -5,10 +5,12 @@
  * Check a path that wf writes into a repository or sandbox: relative,
  * no empty, "." or ".." component, no ".git" component in any case (nor
  * the spellings other file systems take for it: ".git." or ".git " with
- * trailing dots or spaces, the 8.3 name "git~1"), no backslash (a
- * separator elsewhere), no control characters (NUL cannot occur in a C
- * string; newline can).  Returns NULL when it is fine, else a short
- * reason ("absolute path").
+ * trailing dots or spaces, the 8.3 name "git~1", also between
+ * backslashes, a separator elsewhere), no control characters but tab
+ * (newlines and escapes break line-based tools and terminals; NUL
+ * cannot occur in a C string).  A backslash is an ordinary byte, as for
+ * git on POSIX.  Returns NULL when it is fine, else a short reason
+ * ("absolute path").
  */
 const char *wf_path_problem(const char *p);
 

@@ -278,6 +278,32 @@ edit_dir(git_oid *out, int *empty, int *changed, git_odb *odb,
 			int sub_empty, sub_changed;
 
 			if (leaf && !leaf->e->remove) {
+				size_t m;
+
+				/*
+				 * A file where a directory was: only when
+				 * the same edits empty the directory.
+				 */
+				for (m = i; m < j && (&r[m] == leaf ||
+				    r[m].e->path[off + len] == '\0' ||
+				    r[m].e->remove); m++)
+					;
+				if (m == j && at < nr && IS_TREE(e[at].mode)) {
+					git_oid_fromraw(&old, e[at].id);
+					if ((error = edit_dir(&sub[nsub],
+					    &sub_empty, &sub_changed, odb, &old,
+					    r + i + nleaf, j - i - nleaf,
+					    off + len + 1)) < 0)
+						goto out;
+					if (sub_empty) {
+						gone[at] = 1;
+						at = nr;
+						goto file;
+					}
+				} else if (m == j && (at == nr ||
+				    !IS_TREE(e[at].mode))) {
+					goto file;
+				}
 				error = wf_error_set(WF_ECONFLICT, "path '%.*s': "
 				    "both a file and a directory",
 				    (int)(off + len), r[i].e->path);
@@ -332,6 +358,7 @@ edit_dir(git_oid *out, int *empty, int *changed, git_odb *odb,
 			resort = 1;
 			continue;
 		}
+file:
 		if (leaf->e->remove) {
 			if (at < nr) {
 				gone[at] = 1;

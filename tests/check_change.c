@@ -232,8 +232,9 @@ START_TEST(adversarial_paths)
 	    "--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n", "'..'");
 	refuse_patch("--- a//etc/passwd\n+++ b//etc/passwd\n@@ -1 +1 @@\n"
 	    "-a\n+b\n", "absolute path");
+	/* git strips "/" as the first component (-p1): a relative path. */
 	refuse_patch("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n"
-	    "-a\n+b\n", "absolute path");
+	    "-a\n+b\n", "'etc/passwd' does not exist");
 	refuse_patch("diff --git a/.GIT/config b/.GIT/config\n"
 	    "index de98044..0f5f8d1 100644\n--- a/.GIT/config\n"
 	    "+++ b/.GIT/config\n@@ -1 +1 @@\n-a\n+b\n", "'.git' component");
@@ -260,9 +261,9 @@ START_TEST(adversarial_contents)
 	    "Binary files a/x and b/x differ\n", "has no data");
 	/* Truncated: the hunk promises more lines than it has. */
 	refuse_patch("diff --git a/x b/x\nindex de98044..0f5f8d1 100644\n"
-	    "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n", "does not parse");
+	    "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n-b\n", "corrupt patch");
 	refuse_patch("diff --git a/x b/x\nindex de98044..0f5f8d1 100644\n"
-	    "--- a/x\n", "truncated patch");
+	    "--- a/x\n", "lacks filename information");
 	/* x exists on main. */
 	refuse_patch("diff --git a/x b/x\nnew file mode 100644\n"
 	    "index 0000000..ea0c8a8\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n"
@@ -270,11 +271,12 @@ START_TEST(adversarial_contents)
 	refuse_patch("diff --git a/nope b/nope\nindex de98044..0f5f8d1 100644\n"
 	    "--- a/nope\n+++ b/nope\n@@ -1 +1 @@\n-a\n+b\n",
 	    "'nope' does not exist");
-	/* A new file that is also a modify. */
-	refuse_patch("diff --git a/n b/n\nnew file mode 100644\n"
-	    "index 0000000..7898192\n--- /dev/null\n+++ b/n\n@@ -0,0 +1 @@\n"
-	    "+a\ndiff --git a/n b/n\nindex 7898192..6178079 100644\n--- a/n\n"
-	    "+++ b/n\n@@ -1 +1 @@\n-a\n+b\n", "changed more than once");
+	/* A modify after a delete of the same file. */
+	refuse_patch("diff --git a/x b/x\ndeleted file mode 100644\n"
+	    "index de98044..0000000\n--- a/x\n+++ /dev/null\n@@ -1,3 +0,0 @@\n"
+	    "-a\n-b\n-c\ndiff --git a/x b/x\nindex de98044..6178079 100644\n"
+	    "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
+	    "after it is renamed or deleted");
 	/* A delete has its content. */
 	refuse_patch("diff --git a/x b/x\ndeleted file mode 100644\n"
 	    "index de98044..0000000\n", "has no content");
@@ -282,7 +284,7 @@ START_TEST(adversarial_contents)
 	refuse_patch("just some words\n", "changes no file");
 	refuse_patch("diff --git a/s b/s\nnew file mode 160000\n"
 	    "index 0000000..ea0c8a8\n--- /dev/null\n+++ b/s\n@@ -0,0 +1 @@\n"
-	    "+Subproject commit ea0c8a8\n", "unsupported mode");
+	    "+Subproject commit ea0c8a8\n", "corrupt patch for submodule");
 }
 END_TEST
 
@@ -310,11 +312,18 @@ START_TEST(patch_forms)
 	    "rename from dir/y\nrename to dir/w\n");
 	ck_assert_uint_eq(json_array_size(c->paths), 3);
 	wf_change_free(c);
+	/* A new file that is then modified, as git applies it. */
+	c = accept_patch("diff --git a/n b/n\nnew file mode 100644\n"
+	    "index 0000000..7898192\n--- /dev/null\n+++ b/n\n@@ -0,0 +1 @@\n"
+	    "+a\ndiff --git a/n b/n\nindex 7898192..6178079 100644\n--- a/n\n"
+	    "+++ b/n\n@@ -1 +1 @@\n-a\n+b\n");
+	ck_assert_uint_eq(json_array_size(c->paths), 1);
+	wf_change_free(c);
 	/* A binary patch with data. */
 	c = accept_patch("diff --git a/b.bin b/b.bin\nnew file mode 100644\n"
 	    "index 0000000000000000000000000000000000000000.."
-	    "8352675d67aed6625ece79af41c27fdb4ee2e867\nGIT binary patch\n"
-	    "literal 3\nKcmZQzWMT#Y01f~L\n\nliteral 0\nHcmV?d00001\n\n");
+	    "d1f0a9a143eb4536e4549e5f23d00be264b1e9b8\nGIT binary patch\n"
+	    "literal 3\nKcmYdHVgLXE>Hx$5\n\nliteral 0\nHcmV?d00001\n\n");
 	wf_change_free(c);
 	/* Without a repository nothing is checked against a tree. */
 	{
@@ -612,7 +621,10 @@ START_TEST(path_rules)
 	ck_assert_ptr_null(wf_path_problem("a/.gitignore"));
 	ck_assert_ptr_nonnull(wf_path_problem("GIT~1/config"));
 	ck_assert_ptr_nonnull(wf_path_problem(".git /config"));
-	ck_assert_ptr_nonnull(wf_path_problem("a\\..\\b"));
+	ck_assert_ptr_null(wf_path_problem("a\\..\\b"));
+	ck_assert_ptr_null(wf_path_problem("tab\there"));
+	ck_assert_ptr_nonnull(wf_path_problem("a/.git\\config"));
+	ck_assert_ptr_nonnull(wf_path_problem("new\nline"));
 	ck_assert_ptr_null(wf_path_link_problem("a/b/l", "../c"));
 	ck_assert_ptr_null(wf_path_link_problem("a/l", "../c"));
 	ck_assert_ptr_nonnull(wf_path_link_problem("l", "../c"));

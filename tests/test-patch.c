@@ -3,10 +3,12 @@
  * differential tests against git apply (t4000).
  *
  *   test-patch [--fuzz N] TREE-ISH PATCH-FILE
+ *   test-patch --id PATCH-FILE
  *
  * Run inside a repository: writes the new objects as one pack and prints
  * the new tree's id; on failure prints "error: <message>" on stderr and
- * exits 1 (does not apply) or 3 (bad patch) or 4.
+ * exits 1 (does not apply) or 3 (bad patch) or 4.  With --id, prints
+ * the patch's wf_patch_id() instead (git patch-id --stable's).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,14 @@ main(int argc, char **argv)
 	size_t len = 0;
 	int error, code;
 
+	if (argc == 3 && strcmp(argv[1], "--id") == 0) {
+		if ((error = slurp(&text, &len, argv[2])) < 0 ||
+		    (error = wf_patch_parse(&patch, text, len)) < 0 ||
+		    (error = wf_patch_id(&id, patch)) < 0)
+			goto out;
+		printf("%s\n", git_oid_tostr(hex, sizeof(hex), &id));
+		goto out;
+	}
 	if (argc == 5 && strcmp(argv[1], "--fuzz") == 0) {
 		opts.fuzz = (unsigned)strtoul(argv[2], NULL, 10);
 		argv += 2;
