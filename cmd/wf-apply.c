@@ -256,6 +256,11 @@ on_progress(const json_t *ev, void *payload)
 		    "%.12s\n", wf_cmd_name(), target, json_string_value(
 		    json_object_get(ev, "id")), json_string_value(
 		    json_object_get(ev, "commit")));
+	} else if (strcmp(event, "applied") == 0) {
+		fprintf(stderr, "%s: %s: '%s' changes nothing: %.12s has it "
+		    "already\n", wf_cmd_name(), target, json_string_value(
+		    json_object_get(ev, "id")), json_string_value(
+		    json_object_get(ev, "commit")));
 	} else if (strcmp(event, "stale-lock") == 0) {
 		fprintf(stderr, "%s: %s: removed the stale lock '%s'\n",
 		    wf_cmd_name(), target, json_string_value(

@@ -12,6 +12,7 @@
 #include "apply.h"
 #include "change.h"
 #include "checks.h"
+#include "cherry.h"
 #include "error.h"
 #include "pack.h"
 #include "patch.h"
@@ -25,6 +26,7 @@ struct item {
 	char *reason;		/* why it is out; NULL while it is in */
 	git_oid commit;		/* its last commit in the latest build */
 	int on_branch;		/* found landed before building */
+	int applied;		/* its change is there already, in commit */
 	int done;		/* acked */
 	int waits;		/* out because a dependency is: given back */
 };
@@ -36,6 +38,7 @@ struct build {
 	git_signature *committer;
 	git_oid cur;		/* the commit the next change goes on */
 	git_oid cur_tree;	/* and its tree */
+	struct wf_cherry **cherry;	/* what the branch has, made lazily */
 };
 
 /* What one wf_apply_step() works with. */
@@ -51,7 +54,11 @@ struct step {
 	int64_t extended_at;	/* when the leases were last extended */
 	json_t *memo;		/* tree id -> check result, in this step */
 	int landed;		/* the branch moved to the build */
+	struct wf_cherry *cherry;	/* patch ids on the branch */
 };
+
+/* How far back wf-apply looks for a change the branch already has. */
+#define WF_CHERRY_DEPTH 1000
 
 /* Age at which a lock file on the branch is taken for a dead one's. */
 #define WF_STALE_LOCK_MS 3000
@@ -315,14 +322,53 @@ author_of(git_signature **out, struct build *b, json_t *payload)
 }
 
 /* Replay base..head on b->cur, one commit each; 1 when it conflicts. */
+/*
+ * Does b->cur have the change with patch id `pid`?  1 with the newest
+ * commit that has it in *commit (left alone otherwise), 0, or < 0.
+ */
+static int
+has_change(git_oid *commit, struct build *b, const git_oid *pid)
+{
+	int error;
+
+	if (!*b->cherry && (error = wf_cherry_new(b->cherry, b->repo,
+	    WF_CHERRY_DEPTH)) < 0)
+		return error;
+	return wf_cherry_find(commit, *b->cherry, &b->cur, pid);
+}
+
+/* The change of commit `pick` is on b->cur already: 1, in *commit. */
+static int
+pick_there(git_oid *commit, struct build *b, const git_commit *pick)
+{
+	git_oid pid, renamed;
+	int error;
+
+	if ((error = wf_cherry_commit_id(&pid, &renamed, b->repo, pick)) != 0)
+		return error < 0 ? error : 0;
+	if ((error = has_change(commit, b, &pid)) != 0 ||
+	    git_oid_equal(&pid, &renamed))
+		return error;
+	return has_change(commit, b, &renamed);
+}
+
+/* Nothing of `it` goes on b->cur: it is there already, in `commit`. */
+static void
+already(struct item *it, const git_oid *commit)
+{
+	it->applied = 1;
+	it->commit = *commit;
+}
+
 static int
 replay(struct build *b, json_t *payload, struct item *it)
 {
 	git_revwalk *walk = NULL;
 	git_commit *pick = NULL, *onto = NULL;
 	git_index *idx = NULL;
-	git_oid base, head, id, tree;
+	git_oid base, head, id, tree, there;
 	char why[1024];
+	size_t made = 0;
 	int error;
 
 	if (git_oid_fromstr(&base, json_string_value(json_object_get(payload,
@@ -338,6 +384,7 @@ replay(struct build *b, json_t *payload, struct item *it)
 		    "of '%s'", it->id);
 		goto out;
 	}
+	there = b->cur;
 	while ((error = git_revwalk_next(&id, walk)) == 0) {
 		char hex[GIT_OID_HEXSZ + 1];
 
@@ -361,6 +408,13 @@ replay(struct build *b, json_t *payload, struct item *it)
 			error = wf_error_set_git(WF_EOS, "cannot replay commit "
 			    "%s", hex);
 			goto out;
+		}
+		/* As git rebase does, a change the branch has is skipped. */
+		if (git_index_has_conflicts(idx) && (error = pick_there(&there,
+		    b, pick)) != 0) {
+			if (error < 0)
+				goto out;
+			goto next;
 		}
 		if (git_index_has_conflicts(idx)) {
 			git_index_conflict_iterator *ci = NULL;
@@ -386,9 +440,17 @@ replay(struct build *b, json_t *payload, struct item *it)
 			error = wf_error_set_git(WF_EOS, "cannot write a tree");
 			goto out;
 		}
+		if (git_oid_equal(&tree, &b->cur_tree)) {
+			there = b->cur;
+			if ((error = pick_there(&there, b, pick)) < 0)
+				goto out;
+			goto next;
+		}
 		if ((error = commit_on(b, &it->commit, git_commit_author(pick),
 		    git_commit_message(pick), it->id, &tree)) < 0)
 			goto out;
+		made++;
+next:
 		git_index_free(idx);
 		idx = NULL;
 		git_commit_free(pick);
@@ -399,6 +461,8 @@ replay(struct build *b, json_t *payload, struct item *it)
 		    "'%s'", it->id);
 		goto out;
 	}
+	if (made == 0)
+		already(it, &there);
 	error = 0;
 out:
 	git_index_free(idx);
@@ -489,10 +553,10 @@ build_one(struct build *b, struct item *it)
 	struct wf_patch_opts po = WF_PATCH_OPTS_INIT;
 	struct wf_patch *patch = NULL;
 	git_signature *author = NULL;
-	git_oid tree;
+	git_oid tree, pid, there;
 	char *dflt = NULL, *raw_message = NULL, *raw_patch = NULL;
 	size_t len;
-	int error;
+	int error, r;
 
 	/* The lease leaves payloads as text: each is parsed when built. */
 	if ((error = wf_queue_payload(&payload, it->entry)) < 0)
@@ -520,6 +584,17 @@ build_one(struct build *b, struct item *it)
 		if (error == 0)
 			error = wf_patch_apply_id(&tree, b->repo, &b->cur_tree,
 			    patch, &po);
+		/* A patch that no longer applies may be there already. */
+		if (error == WF_ECONFLICT &&
+		    wf_cherry_patch_id(&pid, patch) == 0 &&
+		    (r = has_change(&there, b, &pid)) != 0) {
+			error = r;
+			if (r > 0) {
+				already(it, &there);
+				error = 0;
+			}
+			goto out;
+		}
 		if (error == WF_ECONFLICT || error == WF_EINPUT) {
 			error = fail_item(it, wf_error_last()) < 0 ?
 			    WF_ENOMEM : 1;
@@ -531,6 +606,16 @@ build_one(struct build *b, struct item *it)
 	}
 	if (error != 0)
 		goto out;
+	/* A change that changes nothing is there already. */
+	if (git_oid_equal(&tree, &b->cur_tree)) {
+		there = b->cur;
+		if (patch && wf_cherry_patch_id(&pid, patch) == 0 &&
+		    (error = has_change(&there, b, &pid)) < 0)
+			goto out;
+		already(it, &there);
+		error = 0;
+		goto out;
+	}
 	if (!message) {
 		if (!(dflt = malloc(strlen(it->id) + 8))) {
 			error = wf_error_oom();
@@ -619,6 +704,7 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 	memset(&b, 0, sizeof(b));
 	b.repo = s->repo;
 	b.o = &s->o;
+	b.cherry = &s->cherry;
 	if (git_repository_odb(&b.odb, s->repo) < 0) {
 		error = wf_error_set_git(WF_EOS, "cannot open the object "
 		    "database");
@@ -643,6 +729,7 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 		free(it->reason);
 		it->reason = NULL;
 		it->waits = 0;
+		it->applied = 0;
 		if ((error = dependency_out(s, it)) < 0 ||
 		    (error == 0 && (error = build_one(&b, it)) < 0)) {
 			if (error == WF_ENOMEM)
@@ -651,6 +738,11 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 		}
 		if (error == 0) {
 			list[kept++] = list[i];
+			if (it->applied)
+				progress(s, json_pack("{s:s, s:s, s:s, s:s}",
+				    "event", "applied", "target", s->branch,
+				    "id", it->id, "commit", git_oid_tostr_s(
+				    &it->commit)));
 		} else {
 			/* Drop what a range replayed before it stopped. */
 			b.cur = before;
@@ -844,7 +936,9 @@ build_checked(git_oid *head, size_t *k, struct step *s, const git_oid *tip,
 	}
 	if ((error = build(head, s, tip, list, k)) < 0)
 		return error;
-	if (*k == 0 || !s->o.checks || !s->o.checks[0])
+	/* Changes that are all there already leave nothing to check. */
+	if (*k == 0 || git_oid_equal(head, tip) || !s->o.checks ||
+	    !s->o.checks[0])
 		return 0;
 	if ((error = check(&res, s, tip, head, list, *k)) < 0)
 		return error;
@@ -905,6 +999,22 @@ reflog_message(char **out, const struct item *items, size_t n)
 	return 0;
 }
 
+/* Say in the audit log where the change of `it` already was. */
+static int
+note_applied(struct step *s, const struct item *it)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	json_t *x = json_pack("{s:s}", "commit", git_oid_tostr(hex,
+	    sizeof(hex), &it->commit));
+	int error;
+
+	if (!x)
+		return wf_error_oom();
+	error = wf_queue_note(s->q, it->id, it->token, "already applied", x);
+	json_decref(x);
+	return error;
+}
+
 /*
  * Ack every entry and add its line to `res`, in queue order: those that
  * landed in one transaction (after a note of `checks`, when there are
@@ -929,8 +1039,11 @@ ack_all(json_t *res, struct step *s, const json_t *checks)
 
 		if (it->reason)
 			continue;
-		if (checks && !it->on_branch && (error = wf_queue_note(s->q,
-		    it->id, it->token, "checks passed", checks)) < 0)
+		if (checks && !it->on_branch && !it->applied &&
+		    (error = wf_queue_note(s->q, it->id, it->token,
+		    "checks passed", checks)) < 0)
+			goto out;
+		if (it->applied && (error = note_applied(s, it)) < 0)
 			goto out;
 		ids[k] = it->id;
 		tokens[k++] = it->token;
@@ -962,6 +1075,8 @@ ack_all(json_t *res, struct step *s, const json_t *checks)
 		if (v && !it->reason)
 			json_object_set_new(v, "commit", json_string(
 			    git_oid_tostr(hex, sizeof(hex), &it->commit)));
+		if (v && !it->reason && it->applied)
+			json_object_set_new(v, "already_applied", json_true());
 		if (v && it->reason)
 			json_object_set_new(v, "error", json_string(it->reason));
 		if (!v || json_array_append_new(res, v) < 0) {
@@ -1312,7 +1427,7 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 			goto out;
 		if ((error = build_checked(&head, &k, &s, &tip, list)) < 0)
 			goto out;
-		if (k == 0)
+		if (k == 0 || git_oid_equal(&head, &tip))
 			break;
 		/* The objects go to disk before any reference names them. */
 		if ((error = wf_pack_flush(s.pack)) < 0)
@@ -1387,6 +1502,7 @@ out:
 		wf_pack_discard(s.pack);
 	git_reference_free(ref);
 	wf_worktree_free(wt);
+	wf_cherry_free(s.cherry);
 	json_decref(s.memo);
 	json_decref(leased);
 	json_decref(res);

@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 
 #include "change.h"
+#include "cherry.h"
 #include "error.h"
 #include "hash.h"
 #include "map.h"
@@ -36,6 +37,10 @@ struct ctx {
 	git_tree *tree;		/* base or target tip; NULL when unknown */
 	int tree_borrowed;	/* from o.trees, not ours to free */
 	char tree_name[128];
+	git_oid tip;		/* the target's tip, with has_tip */
+	int has_tip;
+	int absent;		/* a check failed on what the tree holds */
+	struct wf_cherry *cherry;	/* without o.trees */
 	json_t *paths;		/* object used as a set of touched paths */
 	/*
 	 * A stream is a series: with a memo (o.trees) and no base, what
@@ -442,6 +447,7 @@ expect_in_tree(struct ctx *c, const char *p, int want)
 		return 0;
 	if (has < 0)
 		return has;
+	c->absent = (has && !want) || (!has && want);
 	if (has && !want)
 		return fail(c, "file '%s' already exists in %s", p,
 		    c->tree_name);
@@ -594,6 +600,7 @@ expect_gitlink(struct ctx *c, const char *p, int want)
 	has = error == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE;
 	git_tree_entry_free(e);
 known:
+	c->absent = (has && !want) || (!has && want);
 	if (has && !want)
 		return fail(c, "file '%s' already exists in %s", p,
 		    c->tree_name);
@@ -697,13 +704,36 @@ check_delta(struct ctx *c, struct patch_check *pc,
 	return 0;
 }
 
+static struct wf_cherry **cherry_of(struct ctx *c);
+
+/*
+ * A patch that does not fit the target's tip may be on it already (a
+ * change queued again): then it is taken, for wf-apply to report as
+ * already applied.  1 then, 0 when not, < 0 on errors.
+ */
+static int
+landed_already(struct ctx *c, const struct wf_patch *patch)
+{
+	struct wf_cherry **ch = cherry_of(c);
+	git_oid pid, commit;
+	int error;
+
+	if (!c->has_tip)
+		return 0;
+	if ((error = wf_cherry_patch_id(&pid, patch)) != 0)
+		return error < 0 ? error : 0;
+	if (!*ch && (error = wf_cherry_new(ch, c->repo, 1000)) < 0)
+		return error;
+	return wf_cherry_find(&commit, *ch, &c->tip, &pid);
+}
+
 static int
 check_patch(struct ctx *c, const char *text, size_t len)
 {
 	struct wf_patch *patch = NULL;
 	struct patch_check pc;
 	size_t i, n;
-	int error;
+	int error, landed;
 
 	memset(&pc, 0, sizeof(pc));
 	if (len > c->o.max_patch) {
@@ -742,8 +772,12 @@ check_patch(struct ctx *c, const char *text, size_t len)
 			goto out;
 	}
 	for (i = 0; i < n; i++)
-		if ((error = check_delta(c, &pc, &patch->files[i])) < 0)
+		if ((error = check_delta(c, &pc, &patch->files[i])) < 0) {
+			if (error == WF_EINPUT && c->absent &&
+			    (landed = landed_already(c, patch)) != 0)
+				error = landed < 0 ? landed : 0;
 			goto out;
+		}
 	/* What the stream sees after it: deletions first, as git applies. */
 	for (i = 0; i < n; i++) {
 		const struct wf_patch_file *f = &patch->files[i];
@@ -1268,6 +1302,7 @@ struct tree_memo {
 	git_oid base;		/* with is_base */
 	char *target;		/* without */
 	git_tree *tree;		/* NULL: a new branch */
+	git_oid commit;		/* the tree's */
 	char name[128];
 };
 
@@ -1277,7 +1312,17 @@ struct wf_change_trees {
 	size_t n;
 	struct series *series;	/* one per target */
 	size_t nseries;
+	struct wf_cherry *cherry;	/* patch ids on the targets */
 };
+
+/* Where the patch ids of the targets are kept. */
+static struct wf_cherry **
+cherry_of(struct ctx *c)
+{
+	struct wf_change_trees *t = c->o.trees;
+
+	return t && t->repo == c->repo ? &t->cherry : &c->cherry;
+}
 
 int
 wf_change_trees_new(struct wf_change_trees **out, git_repository *repo)
@@ -1303,6 +1348,7 @@ wf_change_trees_free(struct wf_change_trees *t)
 	for (i = 0; i < t->nseries; i++)
 		series_free(&t->series[i]);
 	free(t->series);
+	wf_cherry_free(t->cherry);
 	free(t);
 }
 
@@ -1345,6 +1391,7 @@ read_tree(struct ctx *c, const git_oid *base, const char *target)
 	}
 	error = git_commit_tree(&c->tree, commit) < 0 ?
 	    wf_error_set_git(WF_EOS, "cannot read a tree") : 0;
+	c->tip = *git_commit_id(commit);
 	git_commit_free(commit);
 	return error;
 }
@@ -1368,6 +1415,7 @@ pick_tree(struct ctx *c, const git_oid *base, const char *target)
 		    !m->is_base && strcmp(m->target, target) == 0) {
 			c->tree = m->tree;
 			c->tree_borrowed = 1;
+			c->tip = m->commit;
 			memcpy(c->tree_name, m->name, sizeof(c->tree_name));
 			return 0;
 		}
@@ -1391,6 +1439,7 @@ pick_tree(struct ctx *c, const git_oid *base, const char *target)
 		return wf_error_oom();
 	}
 	m->tree = c->tree;
+	m->commit = c->tip;
 	memcpy(m->name, c->tree_name, sizeof(m->name));
 	t->n++;
 	c->tree_borrowed = 1;
@@ -1432,19 +1481,24 @@ pick_series(struct ctx *c, const char *target)
 static int
 pick_target(struct ctx *c, const git_oid *base, const char *target)
 {
+	git_oid tip;
 	int error;
 
 	if (!c->repo)
 		return 0;
 	if ((error = pick_tree(c, NULL, target)) < 0)
 		return error;
+	c->has_tip = 1;
 	if (!base)
 		return pick_series(c, target);
+	tip = c->tip;
 	if (!c->tree_borrowed)
 		git_tree_free(c->tree);
 	c->tree = NULL;
 	c->tree_borrowed = 0;
-	return pick_tree(c, base, target);
+	error = pick_tree(c, base, target);
+	c->tip = tip;
+	return error;
 }
 
 static void
@@ -1864,6 +1918,7 @@ out:
 	free(c.after);
 	if (!c.tree_borrowed)
 		git_tree_free(c.tree);
+	wf_cherry_free(c.cherry);
 	wf_change_free(ch);
 	return error;
 }

@@ -152,4 +152,15 @@ int wf_patch_apply_id(git_oid *out, git_repository *repo,
  */
 int wf_patch_id(git_oid *out, const struct wf_patch *p);
 
+/*
+ * The same over any text.  With WF_PATCH_ID_NO_SCORE, the "similarity
+ * index" and "dissimilarity index" lines of renames and copies are left
+ * out: git hashes them, but each diff tool scores a rename its own way
+ * (libgit2's differs from git's), so a change matched across tools is
+ * best matched without them.
+ */
+#define WF_PATCH_ID_NO_SCORE	1u
+int wf_patch_id_text(git_oid *out, const char *text, size_t len,
+    unsigned flags);
+
 #endif

@@ -22,6 +22,7 @@ struct pid {
 	unsigned char result[20];	/* this commit's id */
 	unsigned char total[20];	/* the sum over commits */
 	int before, after, is_binary;
+	unsigned flags;
 	size_t patchlen, total_len;
 	char pre[GIT_OID_HEXSZ + 1], post[GIT_OID_HEXSZ + 1];
 };
@@ -150,6 +151,10 @@ one_line(struct pid *s, char *line)
 			wf_sha1_update(&s->ctx, s->post, strlen(s->post));
 			flush_one(s);
 			return;
+		} else if ((s->flags & WF_PATCH_ID_NO_SCORE) &&
+		    (strncmp(line, "similarity index ", 17) == 0 ||
+		    strncmp(line, "dissimilarity index ", 20) == 0)) {
+			return;
 		} else if (strncmp(line, "index ", 6) == 0) {
 			char *e1 = strstr(line, ".."), *e2 = NULL;
 
@@ -201,12 +206,19 @@ one_line(struct pid *s, char *line)
 int
 wf_patch_id(git_oid *out, const struct wf_patch *p)
 {
-	const char *l = p->text, *end = p->text + p->len;
+	return wf_patch_id_text(out, p->text, p->len, 0);
+}
+
+int
+wf_patch_id_text(git_oid *out, const char *text, size_t len, unsigned flags)
+{
+	const char *l = text, *end = text + len;
 	struct pid s;
 	char *buf = NULL;
 	size_t cap = 0;
 
 	memset(&s, 0, sizeof(s));
+	s.flags = flags;
 	wf_sha1_init(&s.ctx);
 	s.before = s.after = -1;
 	while (l < end) {

@@ -4,16 +4,20 @@
  *
  *   test-patch [--fuzz N] TREE-ISH PATCH-FILE
  *   test-patch --id PATCH-FILE
+ *   test-patch --commit-id COMMIT
  *
  * Run inside a repository: writes the new objects as one pack and prints
  * the new tree's id; on failure prints "error: <message>" on stderr and
  * exits 1 (does not apply) or 3 (bad patch) or 4.  With --id, prints
- * the patch's wf_patch_id() instead (git patch-id --stable's).
+ * the patch's wf_patch_id() instead (git patch-id --stable's); with
+ * --commit-id, the ids of the commit's change that wf_cherry_commit_id()
+ * gives: without renames, then with renames found.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cherry.h"
 #include "error.h"
 #include "git.h"
 #include "pack.h"
@@ -67,6 +71,29 @@ main(int argc, char **argv)
 		    (error = wf_patch_id(&id, patch)) < 0)
 			goto out;
 		printf("%s\n", git_oid_tostr(hex, sizeof(hex), &id));
+		goto out;
+	}
+	if (argc == 3 && strcmp(argv[1], "--commit-id") == 0) {
+		git_oid renamed;
+
+		if ((error = wf_git_init()) < 0 ||
+		    (error = wf_git_open(&repo, NULL)) < 0)
+			goto out;
+		if (git_revparse_single(&obj, repo, argv[2]) < 0 ||
+		    git_object_type(obj) != GIT_OBJECT_COMMIT) {
+			error = wf_error_set_git(WF_EINPUT, "bad commit '%s'",
+			    argv[2]);
+			goto out;
+		}
+		if ((error = wf_cherry_commit_id(&id, &renamed, repo,
+		    (git_commit *)obj)) < 0)
+			goto out;
+		if (error == 0) {
+			printf("%s ", git_oid_tostr(hex, sizeof(hex), &id));
+			printf("%s\n", git_oid_tostr(hex, sizeof(hex),
+			    &renamed));
+		}
+		error = 0;
 		goto out;
 	}
 	if (argc == 5 && strcmp(argv[1], "--fuzz") == 0) {
