@@ -583,7 +583,10 @@ touch_once(struct ctx *c, struct patch_check *pc, const char *p,
 	    WF_ENOMEM : 0;
 }
 
-/* A submodule (which in_tree() does not count) must or must not exist. */
+/*
+ * A submodule (which in_tree() does not count), or any entry that is
+ * not a directory, must or must not exist.
+ */
 static int
 expect_gitlink(struct ctx *c, const char *p, int want)
 {
@@ -610,10 +613,15 @@ known:
 	return 0;
 }
 
+/*
+ * A path the patch names with `mode`: a submodule, or (0: the patch
+ * does not say, as in a rename without mode lines) whatever the tree
+ * has there, as git reads the mode from its index; else a blob.
+ */
 static int
 expect(struct ctx *c, const char *p, int want, unsigned mode)
 {
-	if ((mode & 0170000) == 0160000)
+	if ((mode & 0170000) == 0160000 || mode == 0)
 		return expect_gitlink(c, p, want);
 	return expect_in_tree(c, p, want);
 }

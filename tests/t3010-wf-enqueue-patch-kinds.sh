@@ -1,8 +1,7 @@
 #!/bin/sh
 # wf-enqueue --patch takes every kind of patch git apply --index takes,
 # and wf-apply lands the tree git would write.  (NUL bytes in a --text
-# patch are parsed and applied, t4010; the JSON request cannot carry
-# them yet.)
+# patch: t4010 and t3000.)
 
 . "$(dirname "$0")/lib.sh"
 
@@ -47,6 +46,11 @@ test_expect_success 'patches of every kind' '
 	F= mk backslash "echo more >>\"back\\\\slash\"" &&
 	F= mk sub "git update-index --cacheinfo \
 		160000,2222222222222222222222222222222222222222,sub" &&
+	F= mk sub2-rename "git update-index --force-remove sub &&
+		git update-index --add --cacheinfo \
+		160000,1111111111111111111111111111111111111111,sub2 &&
+		mkdir -p sub2" &&
+	grep "^rename from sub$" sub2-rename.patch &&
 	F= mk crlf "printf \"1\r\nzwei\r\n\" >crlf" &&
 	F= mk nonl "printf \"no newline!\" >nonl" &&
 	(cd ref && git checkout -q -f main && git reset -q --hard origin/main &&
@@ -56,7 +60,7 @@ test_expect_success 'patches of every kind' '
 	(cd ref && cp dos dos.orig && printf "1\n3\n" >dos &&
 	 { diff -u dos.orig dos >../plain.patch; test $? -eq 1; } &&
 	 rm dos.orig && git checkout -q dos) &&
-	ls *.patch >list && test $(wc -l <list) -eq 14
+	ls *.patch >list && test $(wc -l <list) -eq 15
 '
 
 test_expect_success 'wf-enqueue takes each of them' '
@@ -67,12 +71,12 @@ test_expect_success 'wf-enqueue takes each of them' '
 			--target main) >>out || { echo "refused: $p" >&2; false; } ||
 		return 1
 	done &&
-	test $(grep -c "\"state\":\"queued\"" out) -eq 14
+	test $(grep -c "\"state\":\"queued\"" out) -eq 15
 '
 
 test_expect_success 'wf-apply lands them as git apply --index would' '
 	(cd repo && wf-apply) >out &&
-	test $(grep -c "\"state\":\"landed\"" out) -eq 14 &&
+	test $(grep -c "\"state\":\"landed\"" out) -eq 15 &&
 	(cd ref && git checkout -q -f main && git reset -q --hard origin/main &&
 	 for p in $(cat ../list); do
 		git apply --index "../$p" || { echo "git: $p" >&2; exit 1; }
