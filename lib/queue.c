@@ -73,24 +73,39 @@ static const char *const migration[] = {
 	/* 2 -> 3: the entries waiting on others, in queue order. */
 	"CREATE INDEX entries_waiting ON entries (target, priority DESC, qid)"
 	" WHERE state IN ('queued', 'failed') AND blocked > 0;",
+	/*
+	 * 3 -> 4: payloads in a table of their own.  A payload never
+	 * changes, but an entry's row is written again at each lease,
+	 * extension and ack, and SQLite writes a row whole, overflow pages
+	 * and all; reading a column after the payload walked them too.
+	 */
+	"CREATE TABLE payloads ("
+	" qid INTEGER PRIMARY KEY REFERENCES entries (qid) ON DELETE CASCADE,"
+	" payload TEXT NOT NULL);"
+	"INSERT INTO payloads (qid, payload) SELECT qid, payload FROM entries;"
+	"ALTER TABLE entries DROP COLUMN payload;",
 };
 
 #define NMIGRATIONS (sizeof(migration) / sizeof(*migration))
+
+_Static_assert(NMIGRATIONS == WF_QUEUE_SCHEMA_VERSION,
+    "a migration needs WF_QUEUE_SCHEMA_VERSION raised with it");
 
 enum stmt {
 	S_FIND, S_TOMB, S_INSERT, S_DEP, S_BLOCKED, S_AUDIT, S_POSITION,
 	S_RECLAIM_SEL, S_READY, S_LEASE, S_ROW, S_GETSTATE, S_LAND,
 	S_DEPENDENT, S_UNBLOCK, S_FAIL, S_EXTEND, S_STAT, S_BEGIN, S_COMMIT,
-	S_ANY_WAITING, S_READY_P, S_WAITING, S_DEPS_OPEN, NSTMT
+	S_ANY_WAITING, S_READY_P, S_WAITING, S_DEPS_OPEN, S_PAYLOAD, NSTMT
 };
 
 static const char *const stmt_sql[NSTMT] = {
 	[S_FIND] = "SELECT qid, hash, state FROM entries WHERE id = ?1",
 	[S_TOMB] = "SELECT hash, state FROM tombstones WHERE id = ?1",
-	[S_INSERT] = "INSERT INTO entries (id, target, kind, hash, payload,"
+	[S_INSERT] = "INSERT INTO entries (id, target, kind, hash,"
 	    " paths, priority, state, blocked, max_attempts, created_at,"
-	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0,"
-	    " ?8, ?9, ?9) ON CONFLICT (id) DO NOTHING",
+	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0,"
+	    " ?7, ?8, ?8) ON CONFLICT (id) DO NOTHING",
+	[S_PAYLOAD] = "INSERT INTO payloads (qid, payload) VALUES (?1, ?2)",
 	[S_DEP] = "INSERT INTO deps (qid, dep_id) VALUES (?1, ?2)",
 	[S_BLOCKED] = "UPDATE entries SET blocked = (SELECT count(*) FROM"
 	    " deps d WHERE d.qid = ?1 AND NOT EXISTS (SELECT 1 FROM entries e"
@@ -115,7 +130,8 @@ static const char *const stmt_sql[NSTMT] = {
 	[S_ROW] = "SELECT qid, id, target, kind, state, priority, attempts,"
 	    " max_attempts, blocked, not_before, lease_owner, lease_token,"
 	    " lease_expires, created_at, updated_at, finished_at, last_error,"
-	    " hash, paths, payload, (SELECT json_group_array(dep_id) FROM"
+	    " hash, paths, (SELECT payload FROM payloads p WHERE"
+	    " p.qid = entries.qid), (SELECT json_group_array(dep_id) FROM"
 	    " (SELECT dep_id FROM deps d WHERE d.qid = entries.qid"
 	    " ORDER BY dep_id)) FROM entries WHERE qid = ?1",
 	[S_GETSTATE] = "SELECT qid, state, lease_token, lease_owner,"
@@ -1077,13 +1093,11 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 	sqlite3_bind_text(st, 3, wf_change_kind_name(c->kind), -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, c->text, c->text_len > 0 &&
-	    c->text_len <= INT_MAX ? (int)c->text_len : -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, c->paths_text ? c->paths_text : paths, -1,
+	sqlite3_bind_text(st, 5, c->paths_text ? c->paths_text : paths, -1,
 	    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, c->priority);
-	sqlite3_bind_int(st, 8, q->opts.max_attempts);
-	sqlite3_bind_int64(st, 9, b->now);
+	sqlite3_bind_int64(st, 6, c->priority);
+	sqlite3_bind_int(st, 7, q->opts.max_attempts);
+	sqlite3_bind_int64(st, 8, b->now);
 	if ((error = step_done(q, st, "cannot insert an entry")) < 0)
 		goto out;
 	if (sqlite3_changes(q->db) == 0) {
@@ -1096,6 +1110,13 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 		goto out;
 	}
 	a->qid = sqlite3_last_insert_rowid(q->db);
+	if ((error = get_stmt(&st, q, S_PAYLOAD)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->qid);
+	sqlite3_bind_text(st, 2, c->text, c->text_len > 0 &&
+	    c->text_len <= INT_MAX ? (int)c->text_len : -1, SQLITE_STATIC);
+	if ((error = step_done(q, st, "cannot insert a payload")) < 0)
+		goto out;
 	if (c->ndepends > 0) {
 		for (i = 0; i < c->ndepends; i++) {
 			if ((error = get_stmt(&st, q, S_DEP)) < 0)
@@ -2735,8 +2756,8 @@ archive_entries(struct wf_queue *q, struct wf_tarball *t, int64_t cutoff)
 	char sql[1024];
 	int error, rc;
 
-	select_sql(sql, sizeof(sql), entry_col, "entries",
-	    ARCHIVABLE " ORDER BY qid");
+	select_sql(sql, sizeof(sql), entry_col,
+	    "entries JOIN payloads USING (qid)", ARCHIVABLE " ORDER BY qid");
 	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_prepare_v2(q->db, "SELECT dep_id FROM deps WHERE"
 	    " qid = ?1 ORDER BY dep_id", -1, &dep, NULL)) != SQLITE_OK) {
@@ -2924,18 +2945,20 @@ struct restore {
 	int stage;		/* 0 before the manifest, 1 entries, 2 audit */
 	int renumber_entries, renumber_audit;
 	int64_t want_entries, want_audit, nentries, naudit, last_seq;
-	sqlite3_stmt *find, *entry, *dep, *untomb, *reblock, *map_put,
+	sqlite3_stmt *find, *entry, *payload, *dep, *untomb, *reblock, *map_put,
 	    *map_get, *owner, *qid_used, *seq_used, *audit;
 };
 
 static const char *const restore_sql[] = {
 	"SELECT 1 FROM entries WHERE id = ?1",
-	"INSERT INTO entries (qid, id, target, kind, hash, payload, paths,"
+	/* Bound as entry_col; ?6, the payload, goes to the next one. */
+	"INSERT INTO entries (qid, id, target, kind, hash, paths,"
 	" priority, state, blocked, attempts, max_attempts, not_before,"
 	" lease_owner, lease_token, lease_expires, leased_at, created_at,"
 	" updated_at, finished_at, last_error) VALUES (?1, ?2, ?3, ?4, ?5,"
-	" ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+	" ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
 	" ?20, ?21)",
+	"INSERT INTO payloads (qid, payload) VALUES (?1, ?2)",
 	"INSERT INTO deps (qid, dep_id) VALUES (?1, ?2)",
 	"DELETE FROM tombstones WHERE id = ?1",
 	/* Entries waiting on a restored id count their dependencies anew. */
@@ -2959,7 +2982,8 @@ static const char *const restore_sql[] = {
 static sqlite3_stmt **
 restore_stmt(struct restore *r, size_t i)
 {
-	sqlite3_stmt **all[] = { &r->find, &r->entry, &r->dep, &r->untomb,
+	sqlite3_stmt **all[] = { &r->find, &r->entry, &r->payload, &r->dep,
+	    &r->untomb,
 	    &r->reblock, &r->map_put, &r->map_get, &r->owner, &r->qid_used,
 	    &r->seq_used, &r->audit };
 
@@ -3104,6 +3128,11 @@ restore_entry(struct restore *r, const char *member, size_t lineno,
 	if ((error = restore_step(NULL, r, r->entry)) < 0)
 		return error;
 	qid = sqlite3_last_insert_rowid(r->q->db);
+	sqlite3_reset(r->payload);
+	sqlite3_bind_int64(r->payload, 1, qid);
+	bind_json(r->payload, 2, json_object_get(v, "payload"));
+	if ((error = restore_step(NULL, r, r->payload)) < 0)
+		return error;
 	sqlite3_reset(r->map_put);
 	sqlite3_bind_int64(r->map_put, 1, old);
 	sqlite3_bind_int64(r->map_put, 2, qid);
@@ -3467,7 +3496,8 @@ wf_queue_batch_supersede(json_t **out, struct wf_queue_batch *b,
 	}
 	rc = sqlite3_prepare_v2(q->db, "SELECT qid, id, state FROM entries"
 	    " WHERE target = ?1 AND state IN ('queued', 'failed', 'leased')"
-	    " AND id <> ?3 AND json_extract(payload, '$.meta.ref') = ?2"
+	    " AND id <> ?3 AND json_extract((SELECT payload FROM payloads p"
+	    " WHERE p.qid = entries.qid), '$.meta.ref') = ?2"
 	    " ORDER BY qid", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		error = db_error(q, rc, "cannot look for earlier versions");

@@ -48,7 +48,7 @@ struct wf_queue_opts {
 #define WF_QUEUE_OPTS_INIT { 5, 1000, 3600000, 30000, 0, NULL, 0 }
 
 /* The schema version this code reads and writes. */
-#define WF_QUEUE_SCHEMA_VERSION 3
+#define WF_QUEUE_SCHEMA_VERSION 4
 
 /*
  * Open (creating when missing, with its directory) the queue at `path`

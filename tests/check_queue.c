@@ -180,6 +180,50 @@ START_TEST(schema)
 }
 END_TEST
 
+/*
+ * A queue of schema 3 held the payload in the entries row: opened now,
+ * it is migrated with nothing lost, and the rows no longer hold it.
+ */
+START_TEST(migrate_payloads)
+{
+	static const char *const to_v3 =
+	    "ALTER TABLE entries ADD COLUMN payload TEXT;"
+	    "UPDATE entries SET payload = (SELECT payload FROM payloads p"
+	    " WHERE p.qid = entries.qid);"
+	    "DROP TABLE payloads; PRAGMA user_version = 3;";
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	json_t *got, *p;
+	char *text;
+
+	enqueue_quiet(change("a", 0, NULL, "b25l"));
+	enqueue_quiet(change("b", 0, NULL, "dHdv"));
+	wf_queue_free(q);
+	q = NULL;
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, to_v3, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	ck_assert_msg(wf_queue_open(&q, dbpath, NULL) == 0, "%s",
+	    wf_error_last());
+	got = lease(2, 60000);
+	ck_assert_uint_eq(json_array_size(got), 2);
+	ck_assert_int_eq(wf_queue_payload(&p, json_array_get(got, 1)), 0);
+	ck_assert_ptr_nonnull(text = json_dumps(p, 0));
+	ck_assert_ptr_nonnull(strstr(text, "\"dHdv\""));
+	free(text);
+	json_decref(got);
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM"
+	    " pragma_table_info('entries') WHERE name = 'payload'", -1, &st,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(not_a_queue)
 {
 	struct wf_queue *q2;
@@ -782,7 +826,8 @@ dump(void)
 		" quote(max_attempts), quote(not_before), quote(lease_owner),"
 		" quote(lease_token), quote(lease_expires), quote(leased_at),"
 		" quote(created_at), quote(updated_at), quote(finished_at),"
-		" quote(last_error) FROM entries ORDER BY qid",
+		" quote(last_error) FROM entries JOIN payloads USING (qid)"
+		" ORDER BY qid",
 		"SELECT 'D', quote(qid), quote(dep_id) FROM deps ORDER BY 2, 3",
 		"SELECT 'A', quote(seq), quote(qid), quote(entry_id), quote(at),"
 		" quote(from_state), quote(to_state), quote(detail) FROM audit"
@@ -1217,6 +1262,7 @@ queue_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, schema);
+	tcase_add_test(tc, migrate_payloads);
 	tcase_add_test(tc, not_a_queue);
 	tcase_add_test(tc, enqueue_idempotent);
 	tcase_add_test(tc, priority_then_fifo);

@@ -203,7 +203,7 @@ test_expect_success 'metrics: depth per state, throughput, leases' '
 
 test_expect_success 'doctor: a healthy queue passes (exit 0)' '
 	wf-queue doctor >out &&
-	test_grep "^\{\"ok\":true,\"problems\":0,\"checks\":\[\{\"check\":\"schema\",\"ok\":true,\"value\":3," out &&
+	test_grep "^\{\"ok\":true,\"problems\":0,\"checks\":\[\{\"check\":\"schema\",\"ok\":true,\"value\":4," out &&
 	wf-queue doctor --format text >out &&
 	test $(grep -c "^ok " out) -eq 6
 '

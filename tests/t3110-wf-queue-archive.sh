@@ -58,7 +58,7 @@ test_expect_success 'archive moves landed and dead entries into the file' '
 	printf "%s\n" manifest.json entries-0001.jsonl audit-0001.jsonl >expect &&
 	test_cmp expect members &&
 	tar xzOf old.tar.gz manifest.json >manifest &&
-	test_grep "^\{\"format\":\"wf-queue-archive\",\"version\":1,\"schema\":3,\"created_at\":\"[^\"]+\",\"created_by\":\"[^\"]+\",\"cutoff\":\"[^\"]+\",\"entries\":3,\"audit\":[0-9]+\}$" manifest &&
+	test_grep "^\{\"format\":\"wf-queue-archive\",\"version\":1,\"schema\":4,\"created_at\":\"[^\"]+\",\"created_by\":\"[^\"]+\",\"cutoff\":\"[^\"]+\",\"entries\":3,\"audit\":[0-9]+\}$" manifest &&
 	tar xzOf old.tar.gz entries-0001.jsonl >entries &&
 	test $(wc -l <entries) -eq 3 &&
 	test_grep "^\{\"qid\":1,\"id\":\"a\",.*\"payload\":\"\{.*\"state\":\"landed\",.*\"depends_on\":\[\]\}$" entries &&
