@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,18 +401,49 @@ entry_cmp(const void *a, const void *b)
 	    &((const struct entry *)b)->id);
 }
 
+/* data[0..len) as a zlib stream of its own, in (*zbuf)[0..*zlen). */
+static int
+compress_into(z_stream *z, unsigned char **zbuf, size_t *zcap, size_t *zlen,
+    const void *data, size_t len)
+{
+	size_t need = deflateBound(z, (uLong)len);
+	int rc;
+
+	if (need > *zcap) {
+		unsigned char *nb = realloc(*zbuf, need);
+
+		if (!nb)
+			return wf_error_oom();
+		*zbuf = nb;
+		*zcap = need;
+	}
+	if (deflateReset(z) != Z_OK)
+		return wf_error_set(WF_EOS, "cannot compress an object");
+	z->next_in = (Bytef *)(uintptr_t)data;
+	z->avail_in = (uInt)len;
+	z->next_out = *zbuf;
+	z->avail_out = (uInt)*zcap;
+	if ((rc = deflate(z, Z_FINISH)) != Z_STREAM_END)
+		return wf_error_set(WF_EOS, "cannot compress an object (%d)",
+		    rc);
+	*zlen = z->total_out;
+	return 0;
+}
+
 /*
  * Write one pack entry: its header (type, size, and for an OFS_DELTA the
  * distance back to its base), then data[0..len) as a zlib stream of its
- * own.  Records its offset and CRC-32 in *e.
+ * own, or the stream zdata[0..zlen) made of it already (zdata not NULL).
+ * Records its offset and CRC-32 in *e.
  */
 static int
 put_entry(struct out *o, struct entry *e, z_stream *z, unsigned char **zbuf,
-    size_t *zcap, const void *data, size_t len, int type, uint64_t base)
+    size_t *zcap, const void *data, size_t len, int type, uint64_t base,
+    const unsigned char *zdata, size_t zlen)
 {
 	unsigned char hdr[32];
-	size_t h = 0, need, v = len;
-	int error, rc;
+	size_t h = 0, v = len;
+	int error;
 
 	e->off = o->off;
 	hdr[h] = (unsigned char)((type << 4) | (v & 0x0f));
@@ -431,30 +463,155 @@ put_entry(struct out *o, struct entry *e, z_stream *z, unsigned char **zbuf,
 		memcpy(hdr + h, ofs + pos, sizeof(ofs) - pos);
 		h += sizeof(ofs) - pos;
 	}
-	need = deflateBound(z, (uLong)len);
-	if (need > *zcap) {
-		unsigned char *nb = realloc(*zbuf, need);
-
-		if (!nb)
-			return wf_error_oom();
-		*zbuf = nb;
-		*zcap = need;
+	if (!zdata) {
+		if ((error = compress_into(z, zbuf, zcap, &zlen, data,
+		    len)) < 0)
+			return error;
+		zdata = *zbuf;
 	}
-	if (deflateReset(z) != Z_OK)
-		return wf_error_set(WF_EOS, "cannot compress an object");
-	z->next_in = (Bytef *)(uintptr_t)data;
-	z->avail_in = (uInt)len;
-	z->next_out = *zbuf;
-	z->avail_out = (uInt)*zcap;
-	if ((rc = deflate(z, Z_FINISH)) != Z_STREAM_END)
-		return wf_error_set(WF_EOS, "cannot compress an object (%d)",
-		    rc);
-	e->crc = (uint32_t)crc32(crc32(0, hdr, (uInt)h), *zbuf,
-	    (uInt)z->total_out);
+	e->crc = (uint32_t)crc32(crc32(0, hdr, (uInt)h), zdata, (uInt)zlen);
 	if ((error = out_put(o, hdr, h)) < 0 ||
-	    (error = out_put(o, *zbuf, z->total_out)) < 0)
+	    (error = out_put(o, zdata, zlen)) < 0)
 		return error;
 	return 0;
+}
+
+/*
+ * Large blobs (and commits) are most of a flush's time, all of it
+ * zlib: they are compressed before the pack is written, by this thread
+ * and one more, each taking the next object to do.  Each object's
+ * stream is the same whichever thread makes it, so the pack is too.
+ */
+#define PRE_THREADS 2
+/* Below this much data to compress, a second thread is not worth it. */
+#define PRE_MIN (256 * 1024)
+
+struct pre {
+	unsigned char *z;
+	size_t len;
+};
+
+struct pre_job {
+	git_odb_backend *mem;
+	const git_oid *ids;
+	const size_t *todo;	/* indices into ids */
+	size_t ntodo;
+	struct pre *pre;	/* by index into ids */
+	pthread_mutex_t lock;
+	size_t next;
+	int error;		/* the first one, under lock */
+	char message[512];
+};
+
+static void *
+pre_work(void *arg)
+{
+	struct pre_job *j = arg;
+	z_stream z;
+	int error = 0;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15, 6, Z_FIXED) != Z_OK)
+		error = wf_error_set(WF_EOS, "cannot set up compression");
+	while (error == 0) {
+		void *data = NULL;
+		unsigned char *buf = NULL;
+		size_t k, size, cap = 0, len = 0;
+		git_object_t type;
+
+		pthread_mutex_lock(&j->lock);
+		k = j->error ? j->ntodo : j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (k >= j->ntodo)
+			break;
+		k = j->todo[k];
+		if (j->mem->read(&data, &size, &type, j->mem, &j->ids[k]) < 0) {
+			error = wf_error_set_git(WF_EOS, "cannot read a new "
+			    "object");
+			break;
+		}
+		error = compress_into(&z, &buf, &cap, &len, data, size);
+		git_odb_backend_data_free(j->mem, data);
+		if (error < 0) {
+			free(buf);
+			break;
+		}
+		j->pre[k].z = buf;
+		j->pre[k].len = len;
+	}
+	deflateEnd(&z);
+	if (error < 0) {
+		pthread_mutex_lock(&j->lock);
+		if (!j->error) {
+			j->error = error;
+			snprintf(j->message, sizeof(j->message), "%s",
+			    wf_error_last());
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+	return NULL;
+}
+
+/*
+ * Compress ahead the objects of `ids` that are not trees and not small,
+ * when there are enough of them: *out is then an array by index (the
+ * caller frees each .z and the array), else NULL.
+ */
+static int
+precompress(struct pre **out, git_odb_backend *mem, const git_oid *ids,
+    size_t n)
+{
+	struct pre_job j;
+	pthread_t t;
+	size_t i, total = 0, *todo = NULL;
+	int started, error = 0;
+
+	*out = NULL;
+	memset(&j, 0, sizeof(j));
+	if (!(todo = malloc(n * sizeof(*todo))))
+		return wf_error_oom();
+	for (i = 0; i < n; i++) {
+		size_t size;
+		git_object_t type;
+
+		if (mem->read_header(&size, &type, mem, &ids[i]) < 0) {
+			free(todo);
+			return wf_error_set_git(WF_EOS, "cannot read a new "
+			    "object");
+		}
+		if (type != GIT_OBJECT_TREE && size >= SMALL) {
+			todo[j.ntodo++] = i;
+			total += size;
+		}
+	}
+	if (total < PRE_MIN) {
+		free(todo);
+		return 0;
+	}
+	if (!(j.pre = calloc(n, sizeof(*j.pre)))) {
+		free(todo);
+		return wf_error_oom();
+	}
+	j.mem = mem;
+	j.ids = ids;
+	j.todo = todo;
+	pthread_mutex_init(&j.lock, NULL);
+	/* Without a second thread, this one does it all. */
+	started = PRE_THREADS > 1 && pthread_create(&t, NULL, pre_work,
+	    &j) == 0;
+	pre_work(&j);
+	if (started)
+		pthread_join(t, NULL);
+	pthread_mutex_destroy(&j.lock);
+	free(todo);
+	if (j.error) {
+		for (i = 0; i < n; i++)
+			free(j.pre[i].z);
+		free(j.pre);
+		return wf_error_set(j.error, "%s", j.message);
+	}
+	*out = j.pre;
+	return error;
 }
 
 /* A size as git's delta header writes it. */
@@ -658,6 +815,7 @@ wf_pack_flush(struct wf_pack *p)
 	} recent[NRECENT];
 	size_t next = 0;
 	git_odb *odb = NULL;
+	struct pre *pre = NULL;
 
 	if (n == 0)
 		return 0;
@@ -691,6 +849,8 @@ wf_pack_flush(struct wf_pack *p)
 		goto out;
 	}
 	zsok = 1;
+	if ((error = precompress(&pre, mem, p->b->ids, n)) < 0)
+		goto out;
 	if ((error = temp_file(&pfd, &tmp_pack, dir, "pack")) < 0)
 		goto out;
 	o->fd = pfd;
@@ -708,14 +868,18 @@ wf_pack_flush(struct wf_pack *p)
 		git_object_t type;
 
 		e[i].id = p->b->ids[i];
-		if (mem->read(&data, &size, &type, mem, &e[i].id) < 0) {
+		/* Compressed ahead: only its header is needed. */
+		if ((pre && pre[i].z ? mem->read_header(&size, &type, mem,
+		    &e[i].id) : mem->read(&data, &size, &type, mem,
+		    &e[i].id)) < 0) {
 			error = wf_error_set_git(WF_EOS, "cannot read a new "
 			    "object");
 			goto out;
 		}
 		if (type != GIT_OBJECT_TREE) {
 			error = put_entry(o, &e[i], size < SMALL ? &zs : &z,
-			    &zbuf, &zcap, data, size, (int)type, 0);
+			    &zbuf, &zcap, data, size, (int)type, 0,
+			    pre ? pre[i].z : NULL, pre ? pre[i].len : 0);
 			git_odb_backend_data_free(mem, data);
 			if (error < 0)
 				goto out;
@@ -759,10 +923,10 @@ wf_pack_flush(struct wf_pack *p)
 		}
 		if (delta)
 			error = put_entry(o, &e[i], &zs, &zbuf, &zcap, delta,
-			    dlen, OFS_DELTA, recent[best].off);
+			    dlen, OFS_DELTA, recent[best].off, NULL, 0);
 		else
 			error = put_entry(o, &e[i], &zs, &zbuf, &zcap, data, size,
-			    (int)type, 0);
+			    (int)type, 0, NULL, 0);
 		free(delta);
 		if (error < 0) {
 			git_odb_backend_data_free(mem, data);
@@ -809,6 +973,11 @@ wf_pack_flush(struct wf_pack *p)
 	wf_pack_discard(p);
 	error = 0;
 out:
+	if (pre) {
+		for (i = 0; i < n; i++)
+			free(pre[i].z);
+		free(pre);
+	}
 	for (i = 0; i < NRECENT; i++)
 		git_odb_backend_data_free(mem, recent[i].data);
 	git_odb_free(odb);
