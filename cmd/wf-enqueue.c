@@ -614,10 +614,13 @@ take(struct run *run, struct wf_change ***cs, char ***ws, size_t *cap,
 			*cap = n;
 		}
 	}
-	memcpy(*cs, run->changes + run->taken, n * sizeof(**cs));
-	memcpy(*ws, run->where + run->taken, n * sizeof(**ws));
-	memset(run->changes + run->taken, 0, n * sizeof(**cs));
-	memset(run->where + run->taken, 0, n * sizeof(**ws));
+	/* Nothing to take (the reader stopped first): no pointer to use. */
+	if (n > 0) {
+		memcpy(*cs, run->changes + run->taken, n * sizeof(**cs));
+		memcpy(*ws, run->where + run->taken, n * sizeof(**ws));
+		memset(run->changes + run->taken, 0, n * sizeof(**cs));
+		memset(run->where + run->taken, 0, n * sizeof(**ws));
+	}
 	run->taken += n;
 	pthread_cond_signal(&run->room);
 	pthread_mutex_unlock(&run->lock);

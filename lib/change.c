@@ -1164,12 +1164,25 @@ check_target(struct ctx *c, const char *target)
 	int valid = 0;
 
 	wf_jpath_push_key(&c->path, "target");
-	if (strncmp(target, "refs/", 5) == 0)
-		snprintf(ref, sizeof(ref), "%s", target);
-	else
-		snprintf(ref, sizeof(ref), "refs/heads/%s", target);
-	if (strlen(target) > 512 || git_reference_name_is_valid(&valid, ref) < 0 ||
-	    !valid) {
+	/*
+	 * A branch's name, as git check-ref-format --branch takes it: not
+	 * HEAD, not an option, and not a ref's full name, which would name
+	 * a branch refs/heads/refs/... nobody means.
+	 */
+	if (strncmp(target, "refs/", 5) == 0) {
+		int error = strncmp(target, "refs/heads/", 11) == 0 ?
+		    fail(c, "target '%s': name the branch ('%s'), not its "
+		    "ref", target, target + 11) :
+		    fail(c, "target '%s': a target is a branch, named as "
+		    "'main' is", target);
+
+		wf_jpath_pop(&c->path);
+		return error;
+	}
+	snprintf(ref, sizeof(ref), "refs/heads/%s", target);
+	if (strlen(target) > 512 || target[0] == '-' ||
+	    strcmp(target, "HEAD") == 0 ||
+	    git_reference_name_is_valid(&valid, ref) < 0 || !valid) {
 		int error = fail(c, "'%s' is not a valid branch name", target);
 
 		wf_jpath_pop(&c->path);
@@ -1378,10 +1391,7 @@ read_tree(struct ctx *c, const git_oid *base, const char *target)
 		snprintf(c->tree_name, sizeof(c->tree_name), "base %.12s",
 		    git_oid_tostr_s(base));
 	} else {
-		if (strncmp(target, "refs/", 5) == 0)
-			snprintf(name, sizeof(name), "%s", target);
-		else
-			snprintf(name, sizeof(name), "refs/heads/%s", target);
+		snprintf(name, sizeof(name), "refs/heads/%s", target);
 		if (git_reference_lookup(&ref, c->repo, name) < 0 ||
 		    git_reference_peel((git_object **)&commit, ref,
 		    GIT_OBJECT_COMMIT) < 0) {

@@ -652,7 +652,7 @@ START_TEST(canonical_text_is_canonical)
 	    " \"files\": [{\"path\": \"z/\\u00e9.txt\", \"content\": \"aGk=\","
 	    " \"mode\": \"100755\"}, {\"path\": \"a b\", \"content\": \"\"},"
 	    " {\"path\": \"l\", \"content\": \"dGFyZ2V0\", \"mode\": \"120000\"}]}",
-	    "{\"id\": \"p/1\", \"target\": \"refs/heads/main\", \"kind\": \"patch\","
+	    "{\"id\": \"p/1\", \"target\": \"main\", \"kind\": \"patch\","
 	    " \"priority\": 12, \"patch\": \"diff --git a/n b/n\\nnew file mode"
 	    " 100644\\n--- /dev/null\\n+++ b/n\\n@@ -0,0 +1 @@\\n+\\\"x\\\"\\n\"}",
 	};

@@ -129,6 +129,22 @@ test_expect_success 'a target that is no branch name is refused' '
 	test_grep "is not a valid branch name" err
 '
 
+test_expect_success 'HEAD, an option and a full ref name are no target either' '
+	for t in HEAD -x; do
+		(cd repo && test_expect_code 3 wf-enqueue --patch ../modify.diff \
+			--id t/9 --target "$t") 2>err &&
+		test_grep "$t. is not a valid branch name" err || return 1
+	done &&
+	(cd repo && test_expect_code 3 wf-enqueue --patch ../modify.diff \
+		--id t/9 --target refs/heads/main) 2>err &&
+	test_grep "name the branch \\(.main.\\), not its ref" err &&
+	(cd repo && test_expect_code 3 wf-enqueue --patch ../modify.diff \
+		--id t/9 --target refs/tags/v1) 2>err &&
+	test_grep "a target is a branch" err &&
+	(cd repo && wf-queue list) >list &&
+	! grep "t/9" list
+'
+
 test_expect_success 'usage errors exit 2' '
 	test_expect_code 2 wf-enqueue --patch x.diff </dev/null 2>err &&
 	test_grep "required" err &&
