@@ -114,9 +114,11 @@ static const char *const stmt_sql[NSTMT] = {
 	    " t.state = 'landed')) WHERE qid = ?1",
 	[S_AUDIT] = "INSERT INTO audit (qid, entry_id, at, from_state,"
 	    " to_state, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_POSITION] = "SELECT count(*) FROM entries WHERE target = ?1 AND"
-	    " state IN ('queued', 'failed') AND (priority > ?2 OR"
-	    " (priority = ?2 AND qid < ?3))",
+	/* Two ranges of entries_state, so only the entries ahead are read. */
+	[S_POSITION] = "SELECT (SELECT count(*) FROM entries WHERE"
+	    " state IN ('queued', 'failed') AND target = ?1 AND priority > ?2)"
+	    " + (SELECT count(*) FROM entries WHERE state IN ('queued',"
+	    " 'failed') AND target = ?1 AND priority = ?2 AND qid < ?3)",
 	[S_RECLAIM_SEL] = "SELECT qid, id, attempts, max_attempts, lease_owner"
 	    " FROM entries WHERE state = 'leased' AND lease_expires < ?1",
 	[S_READY] = "SELECT qid, created_at, not_before, state, id FROM entries"
@@ -899,7 +901,7 @@ struct added {
 	size_t id;		/* offset of the id in b->ids */
 	int64_t qid;		/* 0: archived */
 	int64_t priority;
-	int64_t position;	/* 0: not waiting */
+	int64_t position;	/* 0: not waiting; -1: counted after commit */
 	char *error;		/* refused under keep_going */
 	unsigned int target;	/* index in b->targets */
 	unsigned char state;	/* index in state_names */
@@ -1018,7 +1020,7 @@ position_of(int64_t *out, struct wf_queue *q, const char *target,
  * whose row `st` is on: the same content is a no-op.
  */
 static int
-enqueue_existing(struct added *a, struct wf_queue *q, sqlite3_stmt *st,
+enqueue_existing(struct added *a, sqlite3_stmt *st,
     const struct wf_change *c, const char *hex)
 {
 	int tomb = sqlite3_column_count(st) == 2, error;
@@ -1038,9 +1040,13 @@ enqueue_existing(struct added *a, struct wf_queue *q, sqlite3_stmt *st,
 	sqlite3_reset(st);
 	a->state = state_index(state);
 	a->existing = 1;
-	if (!tomb && is_waiting(state) && (error = position_of(&a->position,
-	    q, c->target, c->priority, a->qid)) < 0)
-		return error;
+	/*
+	 * Counting its place costs a scan of the queue ahead of it: done
+	 * after the commit, so a large re-send does not hold the write
+	 * lock for it.
+	 */
+	if (!tomb && is_waiting(state))
+		a->position = -1;
 	return 0;
 }
 
@@ -1083,7 +1089,7 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 
 	wf_hash_hex(hex, &c->hash);
 	if (b->tombs && (error = find_id(&st, q, c->id, S_TOMB)) != 0)
-		return error < 0 ? error : enqueue_existing(a, q, st, c, hex);
+		return error < 0 ? error : enqueue_existing(a, st, c, hex);
 	if ((!c->paths_text &&
 	    (error = wf_json_dump(&paths, NULL, c->paths, 0)) < 0) ||
 	    (error = get_stmt(&st, q, S_INSERT)) < 0)
@@ -1106,7 +1112,7 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 			error = wf_error_set(WF_ERROR, "request '%s': its id "
 			    "is taken but not found", c->id);
 		if (error > 0)
-			error = enqueue_existing(a, q, st, c, hex);
+			error = enqueue_existing(a, st, c, hex);
 		goto out;
 	}
 	a->qid = sqlite3_last_insert_rowid(q->db);
@@ -1293,6 +1299,15 @@ wf_queue_batch_commit(struct wf_queue_batch *b)
 	if ((error = commit(b->q)) < 0)
 		goto out;
 	b->open = 0;
+	/* The places of entries that were there already: told, not kept. */
+	for (i = 0; i < b->n; i++) {
+		struct added *a = &b->a[i];
+
+		if (a->position == -1 && position_of(&a->position, b->q,
+		    b->targets[a->target], a->priority, a->qid) < 0)
+			a->position = 0;
+	}
+	error = 0;
 out:
 	free(pairs);
 	return error;

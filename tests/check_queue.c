@@ -282,6 +282,22 @@ START_TEST(enqueue_idempotent)
 	wf_change_free(batch[2]);
 	ck_assert_str_eq(state_of("b"), "queued");
 	ck_assert_str_eq(state_of("c"), "queued");
+	/* Re-sent entries tell their place: priority first, then age. */
+	enqueue_quiet(change("hi", 5, NULL, NULL));
+	batch[0] = change("c", 0, NULL, NULL);
+	batch[1] = change("hi", 5, NULL, NULL);
+	batch[2] = change("a", 0, NULL, NULL);
+	ck_assert_int_eq(wf_queue_enqueue(&out, &bad, q, batch, 3, 0), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(out,
+	    0), "position")), 4);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(out,
+	    1), "position")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(out,
+	    2), "position")), 2);
+	json_decref(out);
+	wf_change_free(batch[0]);
+	wf_change_free(batch[1]);
+	wf_change_free(batch[2]);
 }
 END_TEST
 
