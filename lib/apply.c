@@ -57,9 +57,6 @@ struct step {
 	struct wf_cherry *cherry;	/* patch ids on the branch */
 };
 
-/* How far back wf-apply looks for a change the branch already has. */
-#define WF_CHERRY_DEPTH 1000
-
 /* Age at which a lock file on the branch is taken for a dead one's. */
 #define WF_STALE_LOCK_MS 3000
 
@@ -321,7 +318,6 @@ author_of(git_signature **out, struct build *b, json_t *payload)
 	return signature_default(out, b->repo);
 }
 
-/* Replay base..head on b->cur, one commit each; 1 when it conflicts. */
 /*
  * Does b->cur have the change with patch id `pid`?  1 with the newest
  * commit that has it in *commit (left alone otherwise), 0, or < 0.
@@ -360,6 +356,10 @@ already(struct item *it, const git_oid *commit)
 	it->commit = *commit;
 }
 
+/*
+ * Replay base..head on b->cur, one commit each, skipping the commits
+ * whose change is there already; 1 when one conflicts.
+ */
 static int
 replay(struct build *b, json_t *payload, struct item *it)
 {

@@ -730,7 +730,7 @@ landed_already(struct ctx *c, const struct wf_patch *patch)
 		return 0;
 	if ((error = wf_cherry_patch_id(&pid, patch)) != 0)
 		return error < 0 ? error : 0;
-	if (!*ch && (error = wf_cherry_new(ch, c->repo, 1000)) < 0)
+	if (!*ch && (error = wf_cherry_new(ch, c->repo, WF_CHERRY_DEPTH)) < 0)
 		return error;
 	return wf_cherry_find(&commit, *ch, &c->tip, &pid);
 }

@@ -17,6 +17,9 @@
  */
 struct wf_cherry;
 
+/* How far back wf looks for a change a branch already has. */
+#define WF_CHERRY_DEPTH 1000
+
 struct wf_patch;
 
 /*

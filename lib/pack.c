@@ -482,7 +482,6 @@ put_entry(struct out *o, struct entry *e, z_stream *z, unsigned char **zbuf,
  * and one more, each taking the next object to do.  Each object's
  * stream is the same whichever thread makes it, so the pack is too.
  */
-#define PRE_THREADS 2
 /* Below this much data to compress, a second thread is not worth it. */
 #define PRE_MIN (256 * 1024)
 
@@ -494,8 +493,8 @@ struct pre {
 struct pre_job {
 	git_odb_backend *mem;
 	const git_oid *ids;
-	const size_t *todo;	/* indices into ids */
-	size_t ntodo;
+	const size_t *picks;	/* what to compress, as indices into ids */
+	size_t npicks;
 	struct pre *pre;	/* by index into ids */
 	pthread_mutex_t lock;
 	size_t next;
@@ -520,11 +519,11 @@ pre_work(void *arg)
 		git_object_t type;
 
 		pthread_mutex_lock(&j->lock);
-		k = j->error ? j->ntodo : j->next++;
+		k = j->error ? j->npicks : j->next++;
 		pthread_mutex_unlock(&j->lock);
-		if (k >= j->ntodo)
+		if (k >= j->npicks)
 			break;
-		k = j->todo[k];
+		k = j->picks[k];
 		if (j->mem->read(&data, &size, &type, j->mem, &j->ids[k]) < 0) {
 			error = wf_error_set_git(WF_EOS, "cannot read a new "
 			    "object");
@@ -563,47 +562,46 @@ precompress(struct pre **out, git_odb_backend *mem, const git_oid *ids,
 {
 	struct pre_job j;
 	pthread_t t;
-	size_t i, total = 0, *todo = NULL;
-	int started, error = 0;
+	size_t i, total = 0, *picks = NULL;
+	int started;
 
 	*out = NULL;
 	memset(&j, 0, sizeof(j));
-	if (!(todo = malloc(n * sizeof(*todo))))
+	if (!(picks = malloc(n * sizeof(*picks))))
 		return wf_error_oom();
 	for (i = 0; i < n; i++) {
 		size_t size;
 		git_object_t type;
 
 		if (mem->read_header(&size, &type, mem, &ids[i]) < 0) {
-			free(todo);
+			free(picks);
 			return wf_error_set_git(WF_EOS, "cannot read a new "
 			    "object");
 		}
 		if (type != GIT_OBJECT_TREE && size >= SMALL) {
-			todo[j.ntodo++] = i;
+			picks[j.npicks++] = i;
 			total += size;
 		}
 	}
 	if (total < PRE_MIN) {
-		free(todo);
+		free(picks);
 		return 0;
 	}
 	if (!(j.pre = calloc(n, sizeof(*j.pre)))) {
-		free(todo);
+		free(picks);
 		return wf_error_oom();
 	}
 	j.mem = mem;
 	j.ids = ids;
-	j.todo = todo;
+	j.picks = picks;
 	pthread_mutex_init(&j.lock, NULL);
 	/* Without a second thread, this one does it all. */
-	started = PRE_THREADS > 1 && pthread_create(&t, NULL, pre_work,
-	    &j) == 0;
+	started = pthread_create(&t, NULL, pre_work, &j) == 0;
 	pre_work(&j);
 	if (started)
 		pthread_join(t, NULL);
 	pthread_mutex_destroy(&j.lock);
-	free(todo);
+	free(picks);
 	if (j.error) {
 		for (i = 0; i < n; i++)
 			free(j.pre[i].z);
@@ -611,7 +609,7 @@ precompress(struct pre **out, git_odb_backend *mem, const git_oid *ids,
 		return wf_error_set(j.error, "%s", j.message);
 	}
 	*out = j.pre;
-	return error;
+	return 0;
 }
 
 /* A size as git's delta header writes it. */
