@@ -2,16 +2,37 @@
 #define WF_PATH_H
 
 /*
- * Check a path that wf writes into a repository or sandbox: relative,
- * no empty, "." or ".." component, no ".git" component in any case (nor
- * the spellings other file systems take for it: ".git." or ".git " with
- * trailing dots or spaces, the 8.3 name "git~1", also between
- * backslashes, a separator elsewhere), no control characters but tab
- * (newlines and escapes break line-based tools and terminals; NUL
- * cannot occur in a C string).  A backslash is an ordinary byte, as for
- * git on POSIX.  Returns NULL when it is fine, else a short reason
- * ("absolute path").
+ * The longest name and path wf writes.  A name: what the file systems of
+ * Linux, macOS and Windows hold.  A path: what fits, with room for the
+ * directory of a checkout, in Linux's PATH_MAX (4096), which the system
+ * calls of a checkout take whole.
  */
+#define WF_PATH_MAX_NAME 255
+#define WF_PATH_MAX 3840
+
+#define WF_STR_(x) #x
+#define WF_STR(x) WF_STR_(x)
+
+/*
+ * Check a path that wf writes into a repository or sandbox, as a file
+ * of `mode` (0100644, 0100755, 0120000 for a symbolic link, 0160000 for
+ * a submodule).  wf's rules: relative, no empty, "." or ".." component,
+ * no control character but tab (newlines and escapes break line-based
+ * tools and terminals; NUL cannot occur in a C string), no name over
+ * WF_PATH_MAX_NAME bytes and no path over WF_PATH_MAX.  git's rules, as
+ * libgit2 applies them with core.protectNTFS and core.protectHFS on: no
+ * component that NTFS or HFS+ may read as ".git" (".git", "GIT~1",
+ * ".git.", ".git::$INDEX_ALLOCATION", ".g\u200cit", ...).  git fsck's
+ * rules for links: ".gitmodules", ".gitignore", ".gitattributes" and
+ * ".mailmap" (in each spelling libgit2 knows for them) are not symbolic
+ * links.  A backslash is an ordinary byte, as for git on POSIX.
+ * Returns NULL when it is fine, else a short reason ("absolute path");
+ * the reason may live in a per-thread buffer until the next call.
+ * Safe to call from several threads.
+ */
+const char *wf_path_problem_mode(const char *p, unsigned mode);
+
+/* wf_path_problem_mode() for a regular file. */
 const char *wf_path_problem(const char *p);
 
 /*

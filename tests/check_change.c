@@ -635,6 +635,64 @@ START_TEST(path_rules)
 }
 END_TEST
 
+/* git's own refusals, each spelling NTFS and HFS+ take for ".git". */
+START_TEST(path_rules_of_git)
+{
+	static const char *const refused[] = {
+		".git::$INDEX_ALLOCATION/config", ".git:stream", "git~1 /x",
+		".g\xe2\x80\x8cit/config", "\xef\xbb\xbf.git/config",
+		".GIT\xe2\x80\x8d/hooks/x", ".git. . ./x", "x/.Git",
+	};
+	char *longname, *deep;
+	size_t i;
+
+	for (i = 0; i < sizeof(refused) / sizeof(*refused); i++)
+		ck_assert_msg(wf_path_problem(refused[i]) != NULL,
+		    "'%s' taken", refused[i]);
+	ck_assert_ptr_null(wf_path_problem(".gitx/y"));
+	ck_assert_ptr_null(wf_path_problem("git~x"));
+	ck_assert_ptr_null(wf_path_problem("a/.gitmodules"));
+	/* Names git reads as its own are no links. */
+	ck_assert_ptr_null(wf_path_problem_mode(".gitmodules", 0100644));
+	ck_assert_ptr_nonnull(wf_path_problem_mode(".gitmodules", 0120000));
+	ck_assert_ptr_nonnull(wf_path_problem_mode("a/.GITMODULES", 0120000));
+	ck_assert_ptr_nonnull(wf_path_problem_mode("gitmod~1", 0120000));
+	ck_assert_ptr_nonnull(wf_path_problem_mode(".gitattributes",
+	    0120000));
+	ck_assert_ptr_nonnull(wf_path_problem_mode(".gitignore", 0120000));
+	ck_assert_ptr_nonnull(wf_path_problem_mode(".mailmap", 0120000));
+	ck_assert_ptr_null(wf_path_problem_mode("link", 0120000));
+	ck_assert_ptr_null(wf_path_problem_mode("sub", 0160000));
+	/* What a checkout can hold. */
+	longname = malloc(5001);
+	ck_assert_ptr_nonnull(longname);
+	memset(longname, 'n', 5000);
+	longname[5000] = '\0';
+	ck_assert_ptr_nonnull(wf_path_problem(longname));
+	longname[WF_PATH_MAX_NAME] = '\0';
+	ck_assert_ptr_null(wf_path_problem(longname));
+	longname[WF_PATH_MAX_NAME] = 'n';
+	longname[WF_PATH_MAX_NAME + 1] = '\0';
+	ck_assert_ptr_nonnull(wf_path_problem(longname));
+	free(longname);
+	deep = malloc(2 * 3000);
+	ck_assert_ptr_nonnull(deep);
+	for (i = 0; i < 3000; i++) {
+		deep[2 * i] = 'a';
+		deep[2 * i + 1] = '/';
+	}
+	deep[2 * 3000 - 1] = '\0';
+	ck_assert_ptr_nonnull(wf_path_problem(deep));
+	deep[WF_PATH_MAX - 1] = '\0';
+	ck_assert_ptr_null(wf_path_problem(deep));
+	free(deep);
+	/* A link target through a name for ".git". */
+	ck_assert_ptr_nonnull(wf_path_link_problem("l", "GIT~1/config"));
+	ck_assert_ptr_nonnull(wf_path_link_problem("l",
+	    ".g\xe2\x80\x8cit/config"));
+}
+END_TEST
+
 /*
  * The canonical text is written directly, not through jansson: it must
  * be exactly what wf_json_canonical() makes of the same request, for
@@ -772,6 +830,7 @@ change_suite(void)
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, tar);
 	tcase_add_test(tc, path_rules);
+	tcase_add_test(tc, path_rules_of_git);
 	suite_add_tcase(s, tc);
 	return s;
 }
