@@ -14,6 +14,7 @@
 #include "checks.h"
 #include "cherry.h"
 #include "error.h"
+#include "guard.h"
 #include "pack.h"
 #include "patch.h"
 #include "tree.h"
@@ -162,6 +163,23 @@ fail_item(struct item *it, const char *why)
 	if (!(it->reason = strdup(why)))
 		return wf_error_oom();
 	return 0;
+}
+
+/*
+ * Is the tree `tree`, which a change makes of b->cur_tree, safe to
+ * land?  0 yes; 1 when not, with the change failed for that reason.
+ */
+static int
+guarded(struct build *b, struct item *it, const git_oid *tree)
+{
+	char *why = NULL;
+	int error;
+
+	if ((error = wf_guard_tree(&why, b->repo, &b->cur_tree, tree)) <= 0)
+		return error;
+	error = fail_item(it, why) < 0 ? WF_ENOMEM : 1;
+	free(why);
+	return error;
 }
 
 /* "author Name <email> 1700000000 +0100\n" as libgit2 writes it. */
@@ -402,11 +420,18 @@ replay(struct build *b, json_t *payload, struct item *it)
 		}
 		git_commit_free(onto);
 		onto = NULL;
-		if (git_commit_lookup(&onto, b->repo, &b->cur) < 0 ||
-		    git_cherrypick_commit(&idx, b->repo, pick, onto, 0,
+		if (git_commit_lookup(&onto, b->repo, &b->cur) < 0) {
+			error = wf_error_set_git(WF_EOS, "cannot read commit "
+			    "to build on");
+			goto out;
+		}
+		/* What libgit2 cannot replay is this change's alone. */
+		if (git_cherrypick_commit(&idx, b->repo, pick, onto, 0,
 		    NULL) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot replay commit "
-			    "%s", hex);
+			snprintf(why, sizeof(why), "commit %.12s cannot be "
+			    "replayed: %s", hex, git_error_last() ?
+			    git_error_last()->message : "unknown error");
+			error = fail_item(it, why) < 0 ? WF_ENOMEM : 1;
 			goto out;
 		}
 		/* As git rebase does, a change the branch has is skipped. */
@@ -437,7 +462,10 @@ replay(struct build *b, json_t *payload, struct item *it)
 			goto out;
 		}
 		if (git_index_write_tree_to(&tree, idx, b->repo) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot write a tree");
+			snprintf(why, sizeof(why), "commit %.12s: cannot write "
+			    "its tree: %s", hex, git_error_last() ?
+			    git_error_last()->message : "unknown error");
+			error = fail_item(it, why) < 0 ? WF_ENOMEM : 1;
 			goto out;
 		}
 		if (git_oid_equal(&tree, &b->cur_tree)) {
@@ -446,6 +474,8 @@ replay(struct build *b, json_t *payload, struct item *it)
 				goto out;
 			goto next;
 		}
+		if ((error = guarded(b, it, &tree)) != 0)
+			goto out;
 		if ((error = commit_on(b, &it->commit, git_commit_author(pick),
 		    git_commit_message(pick), it->id, &tree)) < 0)
 			goto out;
@@ -623,6 +653,8 @@ build_one(struct build *b, struct item *it)
 		}
 		sprintf(dflt, "Apply %s", it->id);
 	}
+	if ((error = guarded(b, it, &tree)) != 0)
+		goto out;
 	if ((error = author_of(&author, b, payload)) < 0 ||
 	    (error = commit_on(b, &it->commit, author, message ? message : dflt,
 	    it->id, &tree)) < 0)
@@ -845,13 +877,18 @@ check_reason(char **out, const char *prefix, const json_t *res)
 	json_t *r = json_array_get(checks, json_array_size(checks) - 1);
 	const char *cmd = json_string_value(json_object_get(r, "command"));
 	const char *output = json_string_value(json_object_get(r, "output"));
+	const char *co = json_string_value(json_object_get(r,
+	    "checkout_error"));
 	size_t n = strlen(prefix) + (cmd ? strlen(cmd) : 0) +
-	    (output ? strlen(output) : 0) + 128;
+	    (output ? strlen(output) : 0) + (co ? strlen(co) : 0) + 128;
 	int len;
 
 	if (!(*out = malloc(n)))
 		return wf_error_oom();
-	if (json_is_true(json_object_get(r, "timed_out")))
+	if (json_is_string(json_object_get(r, "checkout_error")))
+		len = snprintf(*out, n, "%s%s", prefix, json_string_value(
+		    json_object_get(r, "checkout_error")));
+	else if (json_is_true(json_object_get(r, "timed_out")))
 		len = snprintf(*out, n, "%scheck '%s' timed out after %lld ms",
 		    prefix, cmd, (long long)json_integer_value(
 		    json_object_get(r, "ms")));

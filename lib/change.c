@@ -10,6 +10,7 @@
 #include "change.h"
 #include "cherry.h"
 #include "error.h"
+#include "guard.h"
 #include "hash.h"
 #include "map.h"
 #include "path.h"
@@ -403,8 +404,10 @@ touch(struct ctx *c, const char *p, const char *what)
 	/* Names that are not UTF-8 are kept in git's quoted form. */
 	if (!(key = wf_str_path_text(p)))
 		return wf_error_oom();
+	/* A path too long to show whole is shown in part. */
 	if ((problem = wf_path_problem(p)))
-		error = fail(c, "%s '%s': %s", what, key, problem);
+		error = fail(c, "%s '%.256s%s': %s", what, key,
+		    strlen(key) > 256 ? "..." : "", problem);
 	else if (json_object_get(c->paths, key))
 		error = fail(c, "%s '%s' is changed more than once", what, key);
 	else if (json_object_set_new(c->paths, key, json_true()) < 0)
@@ -526,6 +529,45 @@ link_target(char *out, size_t size, const struct wf_patch_file *f)
 		n--;
 	out[n] = '\0';
 	return 0;
+}
+
+/*
+ * The blob at `from` in the known tree becomes the link `link`: check
+ * its text as the link's target.
+ */
+static int
+link_from_tree(struct ctx *c, const char *from, const char *link)
+{
+	git_tree_entry *e = NULL;
+	git_blob *b = NULL;
+	char target[4096];
+	const char *problem = NULL;
+	size_t len;
+	int error = 0;
+
+	if (!c->tree || git_tree_entry_bypath(&e, c->tree, from) < 0 ||
+	    git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		goto out;	/* what is not there is refused elsewhere */
+	if (git_blob_lookup(&b, c->repo, git_tree_entry_id(e)) < 0) {
+		error = wf_error_set_git(WF_EOS, "cannot read '%s'", from);
+		goto out;
+	}
+	len = (size_t)git_blob_rawsize(b);
+	if (len >= sizeof(target) || memchr(git_blob_rawcontent(b), '\0',
+	    len)) {
+		error = fail(c, "symbolic link '%s': bad target", link);
+		goto out;
+	}
+	memcpy(target, git_blob_rawcontent(b), len);
+	target[len] = '\0';
+	if ((problem = wf_path_link_problem(link, target)))
+		error = fail(c, "symbolic link '%s' -> '%s': %s", link, target,
+		    problem);
+out:
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	git_error_clear();
+	return error;
 }
 
 /*
@@ -698,6 +740,18 @@ check_delta(struct ctx *c, struct patch_check *pc,
 			return fail(c, "file '%s': corrupt patch for submodule",
 			    np);
 	}
+	if (np && (f->new_mode & 0170000) == 0120000) {
+		const char *problem = wf_path_problem_mode(np, f->new_mode);
+
+		if (problem)
+			return fail(c, "file '%s': %s", np, problem);
+	}
+	/* A file that becomes a link as it is: its text is the target. */
+	if (np && (f->new_mode & 0170000) == 0120000 &&
+	    (f->old_mode & 0170000) != 0120000 && !binary && f->nhunks == 0 &&
+	    f->status != WF_PATCH_ADDED && (error = link_from_tree(c,
+	    f->old_path ? f->old_path : np, np)) < 0)
+		return error;
 	if ((f->new_mode & 0170000) == 0120000 && !binary && f->nhunks > 0) {
 		char target[4096];
 		const char *problem;
@@ -821,6 +875,32 @@ lookup_commit(struct ctx *c, git_commit **out, const git_oid *id,
 	return 0;
 }
 
+/* Each commit of a range lands as it is: it must be safe on its own. */
+static int
+guard_commit(struct ctx *c, const git_oid *id)
+{
+	git_commit *cm = NULL, *parent = NULL;
+	char hex[GIT_OID_HEXSZ + 1], *why = NULL;
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (git_commit_lookup(&cm, c->repo, id) < 0 ||
+	    (git_commit_parentcount(cm) > 0 &&
+	    git_commit_parent(&parent, cm, 0) < 0)) {
+		error = wf_error_set_git(WF_EOS, "cannot read commit %s", hex);
+		goto out;
+	}
+	error = wf_guard_tree(&why, c->repo, parent ?
+	    git_commit_tree_id(parent) : NULL, git_commit_tree_id(cm));
+	if (error > 0)
+		error = fail(c, "commit %.12s: %s", hex, why);
+out:
+	free(why);
+	git_commit_free(parent);
+	git_commit_free(cm);
+	return error;
+}
+
 static int
 check_commits(struct ctx *c, const git_oid *base, const git_oid *head)
 {
@@ -852,12 +932,15 @@ check_commits(struct ctx *c, const git_oid *base, const git_oid *head)
 		error = wf_error_set_git(WF_EOS, "cannot walk the range");
 		goto out;
 	}
-	while ((error = git_revwalk_next(&id, walk)) == 0)
+	while ((error = git_revwalk_next(&id, walk)) == 0) {
 		if (++n > c->o.max_commits) {
 			error = fail(c, "the range holds more than %zu commits",
 			    c->o.max_commits);
 			goto out;
 		}
+		if ((error = guard_commit(c, &id)) < 0)
+			goto out;
+	}
 	if (error != GIT_ITEROVER) {
 		error = wf_error_set_git(WF_EOS, "cannot walk the range");
 		goto out;
@@ -1038,6 +1121,32 @@ check_file(struct ctx *c, struct canon_file *out, json_t *v)
 			wf_jpath_pop(&c->path);
 			if (error < 0)
 				goto out;
+		}
+	}
+	if (strcmp(mode, "120000") == 0) {
+		const char *problem = wf_path_problem_mode(path, 0120000);
+
+		if (problem) {
+			error = fail(c, "file '%s': %s", path, problem);
+			goto out;
+		}
+	}
+	/* A link named by its blob is read to check its target. */
+	if (strcmp(mode, "120000") == 0 && !data && c->repo) {
+		git_blob *b = NULL;
+
+		if (git_blob_lookup(&b, c->repo, &id) < 0) {
+			error = wf_error_set_git(WF_EOS, "cannot read blob "
+			    "'%s'", blob);
+			goto out;
+		}
+		len = (size_t)git_blob_rawsize(b);
+		if ((data = malloc(len + 1)))
+			memcpy(data, git_blob_rawcontent(b), len);
+		git_blob_free(b);
+		if (!data) {
+			error = wf_error_oom();
+			goto out;
 		}
 	}
 	if (strcmp(mode, "120000") == 0 && data) {

@@ -415,8 +415,9 @@ checkout(char **out, git_repository *repo, git_tree *tree, const char *tmp)
 	co.checkout_strategy = GIT_CHECKOUT_FORCE |
 	    GIT_CHECKOUT_DONT_UPDATE_INDEX;
 	co.target_directory = dir;
+	/* A tree that cannot be written out is the tree's fault. */
 	if (git_checkout_tree(repo, (const git_object *)tree, &co) < 0) {
-		int error = wf_error_set_git(WF_EOS, "cannot check out the "
+		int error = wf_error_set_git(WF_EINPUT, "cannot check out the "
 		    "tree to check");
 
 		rm_tree(dir);
@@ -533,8 +534,25 @@ wf_checks_run(json_t **out, git_repository *repo,
 				if (o.prepare && (error = o.prepare(o.payload)) < 0)
 					goto out;
 				tmp = o.tmpdir ? o.tmpdir : getenv("TMPDIR");
-				if ((error = checkout(&dir, repo, tree,
-				    tmp && *tmp ? tmp : "/tmp")) < 0)
+				error = checkout(&dir, repo, tree,
+				    tmp && *tmp ? tmp : "/tmp");
+				if (error == WF_EINPUT) {
+					/* Failed, as a check that cannot run. */
+					if (!(r = json_pack("{s:s, s:b, s:n, s:n, "
+					    "s:b, s:i, s:b, s:s, s:s}", "command",
+					    commands[i], "ok", 0, "exit", "signal",
+					    "timed_out", 0, "ms", 0, "cached", 0,
+					    "output", "", "checkout_error",
+					    wf_error_last()))) {
+						error = wf_error_oom();
+						goto out;
+					}
+					ok = 0;
+					json_array_append_new(checks, r);
+					r = NULL;
+					break;
+				}
+				if (error < 0)
 					goto out;
 			}
 			if ((error = run_one(&r, commands[i], dir, envp,

@@ -239,7 +239,14 @@ is_git_name(const char *c, size_t n)
 		return 0;
 	memcpy(name, c, n);
 	name[n] = '\0';
-	return git_takes(name, 0100644) != 1;
+	return wf_path_is_dotgit(name);
+}
+
+int
+wf_path_is_dotgit(const char *name)
+{
+	return !strchr(name, '/') && *name && strcmp(name, ".") != 0 &&
+	    strcmp(name, "..") != 0 && git_takes(name, 0100644) != 1;
 }
 
 const char *

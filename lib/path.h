@@ -32,6 +32,12 @@
  */
 const char *wf_path_problem_mode(const char *p, unsigned mode);
 
+/*
+ * Is the one name `name` (no '/') a spelling of ".git" by the rules of
+ * wf_path_problem_mode()?  1 yes, 0 no.
+ */
+int wf_path_is_dotgit(const char *name);
+
 /* wf_path_problem_mode() for a regular file. */
 const char *wf_path_problem(const char *p);
 

@@ -637,9 +637,7 @@ visit_entry(struct collect *c, const char *rel, const char *full,
 static int
 is_git_component(const char *name)
 {
-	const char *problem = wf_path_problem(name);
-
-	return problem && strcmp(problem, "'.git' component") == 0;
+	return wf_path_is_dotgit(name);
 }
 
 static int
