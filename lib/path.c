@@ -217,10 +217,31 @@ wf_path_problem_mode(const char *p, unsigned mode)
 	}
 	switch (git_takes(p, mode)) {
 	case 0:
-		return "'.git' component, as git reads names with "
-		    "core.protectNTFS and core.protectHFS";
+		return "'.git' component";
 	case -1:
 		return "cannot check the name";
+	}
+	/*
+	 * git with core.protectNTFS takes a backslash for a separator, so
+	 * "a\.git\x" writes into ".git" on Windows; libgit2 only looks
+	 * at a name that starts with ".git".
+	 */
+	for (c = p; *c;) {
+		size_t n = strcspn(c, "/");
+		const char *piece, *end = c + n;
+
+		if (memchr(c, '\\', n))
+			for (piece = c; piece < end;) {
+				size_t k = strcspn(piece, "/\\");
+				char one[WF_PATH_MAX_NAME + 1];
+
+				memcpy(one, piece, k);
+				one[k] = '\0';
+				if (k > 0 && wf_path_is_dotgit(one))
+					return "'.git' component";
+				piece += k + (piece + k < end);
+			}
+		c = *end ? end + 1 : end;
 	}
 	if ((mode & 0170000) == 0120000 && (name = special_link(p))) {
 		snprintf(why, sizeof(why), "%s as a symbolic link", name);

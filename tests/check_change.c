@@ -624,6 +624,9 @@ START_TEST(path_rules)
 	ck_assert_ptr_null(wf_path_problem("a\\..\\b"));
 	ck_assert_ptr_null(wf_path_problem("tab\there"));
 	ck_assert_ptr_nonnull(wf_path_problem("a/.git\\config"));
+	ck_assert_ptr_nonnull(wf_path_problem("a\\.git"));
+	ck_assert_ptr_nonnull(wf_path_problem("x\\GIT~1\\y"));
+	ck_assert_ptr_null(wf_path_problem("x\\.gitx\\y"));
 	ck_assert_ptr_nonnull(wf_path_problem("new\nline"));
 	ck_assert_ptr_null(wf_path_link_problem("a/b/l", "../c"));
 	ck_assert_ptr_null(wf_path_link_problem("a/l", "../c"));

@@ -40,7 +40,7 @@ refused_commits() {
 	! grep hostile list
 }
 
-dotgit='as git reads names with core.protectNTFS and core.protectHFS'
+dotgit="'.git' component"
 
 test_expect_success 'each NTFS spelling of .git git refuses is refused' '
 	refused_commits ".git::\$INDEX_ALLOCATION" 100644 x "$dotgit" &&
@@ -140,6 +140,20 @@ test_expect_success 'a link that escapes through another is failed at landing; t
 	git clone -q --no-local --bare repo landed.git &&
 	git -C landed.git fsck --strict >fsck 2>&1 &&
 	! grep -v "^Checking" fsck
+'
+
+test_expect_success 'a link already on the branch is not held against a new one' '
+	(
+		cd repo &&
+		git checkout -q -f main &&
+		ln -s /usr/share old && git add old && git commit -q -m old &&
+		ln -s a/f new && git add new && git diff --cached >../new.patch &&
+		git reset -q && rm new &&
+		wf-enqueue --patch ../new.patch --id newlink --target main &&
+		wf-apply
+	) >out &&
+	test_grep "\"id\":\"newlink\".*\"state\":\"landed\"" out &&
+	test "$(git -C repo cat-file -p main:new)" = a/f
 '
 
 test_expect_success 'a tree the checks cannot check out fails that change alone' '
