@@ -440,6 +440,24 @@ in_tree(struct ctx *c, const char *p)
 	return error;
 }
 
+/*
+ * `p` is (has) or is not in the known tree, and must (want=1) or must
+ * not (want=0) be: a refusal that an existence check alone makes is
+ * marked, for landed_already().
+ */
+static int
+exists_as_wanted(struct ctx *c, const char *p, int has, int want)
+{
+	c->absent = (has && !want) || (!has && want);
+	if (has && !want)
+		return fail(c, "file '%s' already exists in %s", p,
+		    c->tree_name);
+	if (!has && want)
+		return fail(c, "file '%s' does not exist in %s", p,
+		    c->tree_name);
+	return 0;
+}
+
 /* With a known tree, `p` must (want=1) or must not (want=0) exist. */
 static int
 expect_in_tree(struct ctx *c, const char *p, int want)
@@ -450,14 +468,7 @@ expect_in_tree(struct ctx *c, const char *p, int want)
 		return 0;
 	if (has < 0)
 		return has;
-	c->absent = (has && !want) || (!has && want);
-	if (has && !want)
-		return fail(c, "file '%s' already exists in %s", p,
-		    c->tree_name);
-	if (!has && want)
-		return fail(c, "file '%s' does not exist in %s", p,
-		    c->tree_name);
-	return 0;
+	return exists_as_wanted(c, p, has, want);
 }
 
 /*
@@ -645,14 +656,7 @@ expect_gitlink(struct ctx *c, const char *p, int want)
 	has = error == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE;
 	git_tree_entry_free(e);
 known:
-	c->absent = (has && !want) || (!has && want);
-	if (has && !want)
-		return fail(c, "file '%s' already exists in %s", p,
-		    c->tree_name);
-	if (!has && want)
-		return fail(c, "file '%s' does not exist in %s", p,
-		    c->tree_name);
-	return 0;
+	return exists_as_wanted(c, p, has, want);
 }
 
 /*
