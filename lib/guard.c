@@ -13,6 +13,7 @@
 #include "map.h"
 #include "path.h"
 #include "str.h"
+#include "treediff.h"
 
 /* Linux follows at most 40 links in one lookup (ELOOP after). */
 #define MAX_HOPS 40
@@ -476,65 +477,61 @@ out:
 	return error;
 }
 
+/* What the walk over the changed entries found. */
+struct seen {
+	git_repository *repo;
+	char **why;
+	int links;		/* a link added, changed or removed */
+	int error;
+};
+
+static int
+changed(const struct wf_treediff_entry *e, void *payload)
+{
+	struct seen *s = payload;
+	const char *problem, *base;
+
+	if (e->old_mode == GIT_FILEMODE_LINK ||
+	    e->new_mode == GIT_FILEMODE_LINK)
+		s->links = 1;
+	if (e->new_mode == 0)
+		return 0;
+	/* A new name, or a name that takes a new kind, is checked. */
+	if (e->old_mode != e->new_mode &&
+	    (problem = wf_path_problem_mode(e->path, e->new_mode))) {
+		char *text = wf_str_path_text(e->path);
+
+		s->error = text ? refuse(s->why, "path '%.256s%s': %s", text,
+		    strlen(text) > 256 ? "..." : "", problem) : wf_error_oom();
+		free(text);
+		return 1;
+	}
+	base = strrchr(e->path, '/');
+	base = base ? base + 1 : e->path;
+	if ((e->new_mode == GIT_FILEMODE_BLOB ||
+	    e->new_mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
+	    git_path_is_gitfile(base, strlen(base),
+	    GIT_PATH_GITFILE_GITMODULES, GIT_PATH_FS_GENERIC) &&
+	    (s->error = check_gitmodules(s->why, s->repo, e->path,
+	    e->new_id)) != 0)
+		return 1;
+	return 0;
+}
+
 int
 wf_guard_tree(char **why, git_repository *repo, const git_oid *old_tree,
     const git_oid *new_tree)
 {
-	git_diff_options o;
-	git_tree *ot = NULL, *nt = NULL;
-	git_diff *diff = NULL;
-	size_t i, n;
-	int error, links = 0;
+	struct seen s = { repo, why, 0, 0 };
+	int error;
 
 	*why = NULL;
 	if (old_tree && git_oid_equal(old_tree, new_tree))
 		return 0;
-	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
-	o.flags = GIT_DIFF_INCLUDE_TYPECHANGE | GIT_DIFF_SKIP_BINARY_CHECK;
-	o.ignore_submodules = GIT_SUBMODULE_IGNORE_NONE;
-	if ((old_tree && git_tree_lookup(&ot, repo, old_tree) < 0) ||
-	    git_tree_lookup(&nt, repo, new_tree) < 0 ||
-	    git_diff_tree_to_tree(&diff, repo, ot, nt, &o) < 0) {
-		error = wf_error_set_git(WF_EOS, "cannot compare the trees");
-		goto out;
-	}
-	n = git_diff_num_deltas(diff);
-	for (i = 0; i < n; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		const git_diff_file *f = &d->new_file;
-		const char *problem, *base;
-
-		if (d->old_file.mode == GIT_FILEMODE_LINK ||
-		    f->mode == GIT_FILEMODE_LINK)
-			links = 1;
-		if (d->status == GIT_DELTA_DELETED)
-			continue;
-		if (d->status != GIT_DELTA_MODIFIED ||
-		    d->old_file.mode != f->mode) {
-			if ((problem = wf_path_problem_mode(f->path, f->mode))) {
-				char *text = wf_str_path_text(f->path);
-
-				error = text ? refuse(why, "path '%.256s%s': "
-				    "%s", text, strlen(text) > 256 ? "..." : "",
-				    problem) : wf_error_oom();
-				free(text);
-				goto out;
-			}
-		}
-		base = strrchr(f->path, '/');
-		base = base ? base + 1 : f->path;
-		if ((f->mode == GIT_FILEMODE_BLOB ||
-		    f->mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
-		    git_path_is_gitfile(base, strlen(base),
-		    GIT_PATH_GITFILE_GITMODULES, GIT_PATH_FS_GENERIC) &&
-		    (error = check_gitmodules(why, repo, f->path,
-		    &f->id)) != 0)
-			goto out;
-	}
-	error = links ? check_links(why, repo, old_tree, new_tree) : 0;
-out:
-	git_diff_free(diff);
-	git_tree_free(ot);
-	git_tree_free(nt);
-	return error;
+	error = wf_treediff(repo, old_tree, new_tree, 1, changed, &s);
+	if (error == 1)
+		return s.error;
+	if (error < 0)
+		return error;
+	return s.links ? check_links(why, repo, old_tree, new_tree) : 0;
 }

@@ -9,6 +9,7 @@
 #include "check_suites.h"
 #include "error.h"
 #include "tree.h"
+#include "treediff.h"
 
 static char dir[256];
 static git_repository *repo;
@@ -166,6 +167,160 @@ START_TEST(test_same_as_libgit2)
 }
 END_TEST
 
+/* One difference as text, for comparing lists. */
+static char *
+diff_line(const char *path, unsigned om, unsigned nm, const git_oid *oi,
+    const git_oid *ni)
+{
+	char a[GIT_OID_HEXSZ + 1] = "-", b[GIT_OID_HEXSZ + 1] = "-", *s;
+
+	if (om)
+		git_oid_tostr(a, sizeof(a), oi);
+	if (nm)
+		git_oid_tostr(b, sizeof(b), ni);
+	s = malloc(strlen(path) + 128);
+	ck_assert_ptr_nonnull(s);
+	sprintf(s, "%s %o %o %s %s", path, om, nm, a, b);
+	return s;
+}
+
+struct lines {
+	char *v[256];
+	size_t n;
+};
+
+static int
+collect_mine(const struct wf_treediff_entry *e, void *payload)
+{
+	struct lines *l = payload;
+
+	ck_assert_uint_lt(l->n, 256);
+	l->v[l->n++] = diff_line(e->path, e->old_mode, e->new_mode, e->old_id,
+	    e->new_id);
+	return 0;
+}
+
+static int
+cmp_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * wf_treediff() against git_diff_tree_to_tree() over pairs of trees made
+ * by random edits (files, links, executables, files that become
+ * directories and back): the same differences, every time.
+ */
+START_TEST(test_treediff_same_as_libgit2)
+{
+	static const char *const more[] = { "x", "x/y", "x/z/w", "a", "a.c/q" };
+	static const git_filemode_t modes[] = { GIT_FILEMODE_BLOB,
+	    GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK };
+	const size_t nnames = sizeof(names) / sizeof(*names);
+	const size_t nmore = sizeof(more) / sizeof(*more);
+	git_oid trees[64];
+	size_t ntrees = 1, pair, i;
+	unsigned seed = 777;
+	int typechanges = 0;
+
+	trees[0] = base;
+	while (ntrees < 64) {
+		struct wf_tree_edit ed[4];
+		size_t n = 1 + (seed = seed * 1103515245 + 12345) % 4;
+
+		for (i = 0; i < n; i++) {
+			size_t w = (seed = seed * 1103515245 + 12345) %
+			    (nnames + nmore);
+
+			memset(&ed[i], 0, sizeof(ed[i]));
+			ed[i].path = w < nnames ? names[w] : more[w - nnames];
+			if (seed % 4 == 0) {
+				ed[i].remove = 1;
+			} else {
+				ed[i].mode = modes[(seed >> 8) % 3];
+				ed[i].id = blob[(seed >> 4) % 4];
+			}
+		}
+		if (wf_tree_update(&trees[ntrees], repo, &trees[ntrees - 1],
+		    ed, n) == 0)
+			ntrees++;
+	}
+	for (pair = 0; pair < 300; pair++) {
+		size_t x = (seed = seed * 1103515245 + 12345) % ntrees;
+		size_t y = pair < ntrees - 1 ? pair + 1 :
+		    (seed = seed * 1103515245 + 12345) % ntrees;
+		struct lines mine = { { NULL }, 0 }, theirs = { { NULL }, 0 };
+		git_diff_options o;
+		git_tree *a, *b;
+		git_diff *d;
+
+		if (pair < ntrees - 1)
+			x = pair;
+		ck_assert_int_eq(wf_treediff(repo, &trees[x], &trees[y], 0,
+		    collect_mine, &mine), 0);
+		git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+		o.flags = GIT_DIFF_INCLUDE_TYPECHANGE;
+		ck_assert_int_eq(git_tree_lookup(&a, repo, &trees[x]), 0);
+		ck_assert_int_eq(git_tree_lookup(&b, repo, &trees[y]), 0);
+		ck_assert_int_eq(git_diff_tree_to_tree(&d, repo, a, b, &o), 0);
+		for (i = 0; i < git_diff_num_deltas(d); i++) {
+			const git_diff_delta *dd = git_diff_get_delta(d, i);
+			unsigned om = dd->status == GIT_DELTA_ADDED ? 0 :
+			    dd->old_file.mode;
+			unsigned nm = dd->status == GIT_DELTA_DELETED ? 0 :
+			    dd->new_file.mode;
+
+			typechanges += dd->status == GIT_DELTA_TYPECHANGE;
+			ck_assert_uint_lt(theirs.n, 256);
+			theirs.v[theirs.n++] = diff_line(dd->status ==
+			    GIT_DELTA_DELETED ? dd->old_file.path :
+			    dd->new_file.path, om, nm, &dd->old_file.id,
+			    &dd->new_file.id);
+		}
+		git_diff_free(d);
+		git_tree_free(a);
+		git_tree_free(b);
+		qsort(mine.v, mine.n, sizeof(*mine.v), cmp_line);
+		qsort(theirs.v, theirs.n, sizeof(*theirs.v), cmp_line);
+		ck_assert_uint_eq(mine.n, theirs.n);
+		for (i = 0; i < mine.n; i++) {
+			ck_assert_str_eq(mine.v[i], theirs.v[i]);
+			free(mine.v[i]);
+			free(theirs.v[i]);
+		}
+	}
+	ck_assert_int_gt(typechanges, 0);
+}
+END_TEST
+
+/* A directory that comes in is given, with dirs set, before its files. */
+START_TEST(test_treediff_dirs)
+{
+	struct wf_tree_edit ed[1];
+	struct lines l = { { NULL }, 0 };
+	git_oid t;
+	size_t i;
+
+	memset(ed, 0, sizeof(ed));
+	ed[0].path = "new/dir/f";
+	ed[0].mode = GIT_FILEMODE_BLOB;
+	ed[0].id = blob[0];
+	ck_assert_int_eq(wf_tree_update(&t, repo, &base, ed, 1), 0);
+	ck_assert_int_eq(wf_treediff(repo, &base, &t, 1, collect_mine, &l), 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_ptr_nonnull(strstr(l.v[0], "new 0 40000 "));
+	ck_assert_ptr_nonnull(strstr(l.v[1], "new/dir 0 40000 "));
+	ck_assert_ptr_nonnull(strstr(l.v[2], "new/dir/f 0 100644 "));
+	for (i = 0; i < l.n; i++)
+		free(l.v[i]);
+	/* Nothing differs: nothing is given, and NULL is the empty tree. */
+	ck_assert_int_eq(wf_treediff(repo, &t, &t, 1, collect_mine, &l), 0);
+	ck_assert_int_eq(wf_treediff(repo, NULL, NULL, 1, collect_mine, &l),
+	    0);
+	ck_assert_uint_eq(l.n, 3);
+}
+END_TEST
+
 START_TEST(test_dirs_come_and_go)
 {
 	struct wf_tree_edit ed[3];
@@ -228,6 +383,8 @@ tree_suite(void)
 	tcase_add_test(tc, test_lookup);
 	tcase_add_test(tc, test_same_as_libgit2);
 	tcase_add_test(tc, test_dirs_come_and_go);
+	tcase_add_test(tc, test_treediff_same_as_libgit2);
+	tcase_add_test(tc, test_treediff_dirs);
 	suite_add_tcase(s, tc);
 	return s;
 }
