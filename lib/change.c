@@ -1273,7 +1273,6 @@ req_string(struct ctx *c, const char **out, json_t *obj, const char *key)
 static int
 check_target(struct ctx *c, const char *target)
 {
-	char ref[1024];
 	int valid = 0;
 
 	wf_jpath_push_key(&c->path, "target");
@@ -1292,10 +1291,9 @@ check_target(struct ctx *c, const char *target)
 		wf_jpath_pop(&c->path);
 		return error;
 	}
-	snprintf(ref, sizeof(ref), "refs/heads/%s", target);
-	if (strlen(target) > 512 || target[0] == '-' ||
-	    strcmp(target, "HEAD") == 0 ||
-	    git_reference_name_is_valid(&valid, ref) < 0 || !valid) {
+	/* libgit2's rules, as git's: HEAD and "-x" are none. */
+	if (strlen(target) > 512 ||
+	    git_branch_name_is_valid(&valid, target) < 0 || !valid) {
 		int error = fail(c, "'%s' is not a valid branch name", target);
 
 		wf_jpath_pop(&c->path);
