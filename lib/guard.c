@@ -416,19 +416,11 @@ static int
 refuse(char **why, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	*why = wf_str_vprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0 || !(s = malloc((size_t)n + 1)))
-		return wf_error_oom();
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	*why = s;
-	return 1;
+	return *why ? 1 : wf_error_oom();
 }
 
 /* Check the links of `now`, as the change left them. */

@@ -1,11 +1,17 @@
 #ifndef WF_STR_H
 #define WF_STR_H
 
+#include <stdarg.h>
+
 /*
  * printf into a new string of the right size: the caller frees it.
  * NULL when out of memory (or on an encoding error).
  */
 char *wf_str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* wf_str_printf() with a va_list. */
+char *wf_str_vprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 
 #include <stddef.h>
 
