@@ -56,7 +56,10 @@ static const char usage[] =
 "  --help               show this help and exit\n"
 "  --version            show the version and exit\n"
 "\n"
-"TIME is a number with a unit: ms, s, m or h (seconds without one).\n";
+"TIME is a number with a unit: ms, s, m or h (seconds without one).\n"
+"\n"
+"On start, wf-apply removes the checkouts that killed runs left in\n"
+"$TMPDIR, and kills what their checks left running.\n";
 
 enum {
 	OPT_ONCE = WF_OPT_TOOL,
@@ -265,6 +268,16 @@ on_progress(const json_t *ev, void *payload)
 		fprintf(stderr, "%s: %s: removed the stale lock '%s'\n",
 		    wf_cmd_name(), target, json_string_value(
 		    json_object_get(ev, "path")));
+	} else if (strcmp(event, "cleanup") == 0) {
+		json_int_t n = json_integer_value(json_object_get(ev,
+		    "checkouts"));
+		json_int_t k = json_integer_value(json_object_get(ev,
+		    "processes"));
+
+		fprintf(stderr, "%s: after a crash: removed %lld checkout%s "
+		    "of killed runs, killed %lld process%s of their checks\n",
+		    wf_cmd_name(), (long long)n, n == 1 ? "" : "s",
+		    (long long)k, k == 1 ? "" : "es");
 	} else if (strcmp(event, "recover") == 0) {
 		fprintf(stderr, "%s: %s: after a crash: %lld landed, %lld "
 		    "queued again\n", wf_cmd_name(), target,
@@ -420,6 +433,35 @@ out:
 	wf_queue_free(q);
 	git_repository_free(repo);
 	return NULL;
+}
+
+/*
+ * Remove the checkouts of killed runs of wf-apply, killing what their
+ * checks left running: where this run makes its own, so where theirs
+ * were made if they ran with the same TMPDIR.
+ */
+static int
+cleanup(struct run *run)
+{
+	struct worker w;
+	size_t checkouts, processes;
+	int error;
+
+	if ((error = wf_checks_cleanup(&checkouts, &processes,
+	    run->opts.tmpdir)) < 0)
+		return error;
+	if ((checkouts > 0 || processes > 0) && run->progress) {
+		json_t *ev = json_pack("{s:s, s:I, s:I}", "event", "cleanup",
+		    "checkouts", (json_int_t)checkouts, "processes",
+		    (json_int_t)processes);
+
+		memset(&w, 0, sizeof(w));
+		w.run = run;
+		if (ev)
+			on_progress(ev, &w);
+		json_decref(ev);
+	}
+	return 0;
 }
 
 /* Settle what crashed runs of wf-apply left leased, for every target. */
@@ -683,7 +725,8 @@ main(int argc, char **argv)
 		struct wf_queue_opts qo = WF_QUEUE_OPTS_INIT;
 
 		qo.actor = "wf-apply";
-		if ((error = wf_queue_open(&q, run.db, &qo)) < 0 ||
+		if ((error = cleanup(&run)) < 0 ||
+		    (error = wf_queue_open(&q, run.db, &qo)) < 0 ||
 		    (error = recover(&run, repo, q)) < 0)
 			goto out;
 	}

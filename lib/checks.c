@@ -1,8 +1,7 @@
-/* pipe2() and nftw() */
+/* pipe2() */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "checks.h"
+#include "checks_dir.h"
 #include "error.h"
 
 extern char **environ;
@@ -192,12 +192,13 @@ tail_add(struct tail *t, const unsigned char *p, size_t n)
 }
 
 /*
- * Run one command in `dir` with `envp` and wait for it, within the
- * timeout; *out is its result object (without "cached").
+ * Run one command in the tree of `d` with `envp` and wait for it,
+ * within the timeout; *out is its result object (without "cached").
+ * Whatever the command leaves running is killed before this returns.
  */
 static int
-run_one(json_t **out, const char *command, const char *dir, char **envp,
-    const struct wf_checks_opts *o)
+run_one(json_t **out, const char *command, struct wf_checks_dir *d,
+    char **envp, const struct wf_checks_opts *o)
 {
 	struct tail t = { NULL, 0, 0, 0, 0 };
 	char *argv[4];
@@ -253,7 +254,7 @@ run_one(json_t **out, const char *command, const char *dir, char **envp,
 			_exit(126);
 #endif
 		if (dup2(devnull, 0) < 0 || dup2(fds[1], 1) < 0 ||
-		    dup2(fds[1], 2) < 0 || chdir(dir) < 0)
+		    dup2(fds[1], 2) < 0 || chdir(d->tree) < 0)
 			_exit(126);
 		execve("/bin/sh", argv, envp);
 		_exit(127);
@@ -261,6 +262,7 @@ run_one(json_t **out, const char *command, const char *dir, char **envp,
 	(void)parent;
 	/* Both sides set the group, so a kill below never misses it. */
 	setpgid(pid, pid);
+	wf_checks_dir_started(d, pid);
 	close(fds[1]);
 	fds[1] = -1;
 	next_tick = start + (o->tick_ms > 0 ? o->tick_ms : 1000);
@@ -351,6 +353,9 @@ out:
 		kill(-pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
+	/* What left the group, and still carries WF_CHECK_ID. */
+	if (d->pgid > 0)
+		wf_checks_dir_sweep(d, 2000);
 	if (fds[0] >= 0)
 		close(fds[0]);
 	if (fds[1] >= 0)
@@ -361,70 +366,21 @@ out:
 	return error;
 }
 
+/* Check `tree` out into the (empty) tree of the directory. */
 static int
-rm_open(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	/* A check may leave read-only directories behind. */
-	if (flag == FTW_D)
-		chmod(path, (st->st_mode & 07777) | S_IRWXU);
-	return 0;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* Remove the directory tree at `dir`, as well as can be done. */
-static void
-rm_tree(const char *dir)
-{
-	nftw(dir, rm_open, 16, FTW_PHYS);
-	nftw(dir, rm_one, 16, FTW_PHYS | FTW_DEPTH);
-}
-
-/* Check `tree` out into a new directory; *out is its malloc'ed path. */
-static int
-checkout(char **out, git_repository *repo, git_tree *tree, const char *tmp)
+checkout(struct wf_checks_dir *d, git_repository *repo, git_tree *tree)
 {
 	git_checkout_options co;
-	size_t n = strlen(tmp) + 32;
-	char *dir = malloc(n);
 
-	*out = NULL;
-	if (!dir)
-		return wf_error_oom();
-	snprintf(dir, n, "%s/wf-check.XXXXXX", tmp);
-	if (!mkdtemp(dir)) {
-		int error = wf_error_set_errno(WF_EOS, "cannot create a "
-		    "directory in '%s'", tmp);
-
-		free(dir);
-		return error;
-	}
 	/* Every file is written; the repository's index is left alone. */
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
 	co.checkout_strategy = GIT_CHECKOUT_FORCE |
 	    GIT_CHECKOUT_DONT_UPDATE_INDEX;
-	co.target_directory = dir;
+	co.target_directory = d->tree;
 	/* A tree that cannot be written out is the tree's fault. */
-	if (git_checkout_tree(repo, (const git_object *)tree, &co) < 0) {
-		int error = wf_error_set_git(WF_EINPUT, "cannot check out the "
-		    "tree to check");
-
-		rm_tree(dir);
-		free(dir);
-		return error;
-	}
-	*out = dir;
+	if (git_checkout_tree(repo, (const git_object *)tree, &co) < 0)
+		return wf_error_set_git(WF_EINPUT, "cannot check out the tree "
+		    "to check");
 	return 0;
 }
 
@@ -484,8 +440,8 @@ wf_checks_run(json_t **out, git_repository *repo,
 	json_t *res = NULL, *checks, *r = NULL;
 	char base_hex[GIT_OID_HEXSZ + 1], head_hex[GIT_OID_HEXSZ + 1],
 	    tree_hex[GIT_OID_HEXSZ + 1];
-	char *vars[7] = { NULL }, **envp = NULL, *dir = NULL;
-	const char *tmp;
+	struct wf_checks_dir dir = { NULL, NULL, -1, "", 0, 0 };
+	char *vars[8] = { NULL }, **envp = NULL;
 	size_t i;
 	int error, ok = 1;
 
@@ -515,27 +471,13 @@ wf_checks_run(json_t **out, git_repository *repo,
 		} else if (error != WF_ENOTFOUND) {
 			goto out;
 		} else {
-			if (!envp && (!(vars[0] = env_var("WF_TARGET",
-			    o.target ? o.target : "")) ||
-			    !(vars[1] = env_var("WF_BASE", base_hex)) ||
-			    !(vars[2] = env_var("WF_HEAD", head_hex)) ||
-			    !(vars[3] = env_var("WF_TREE", tree_hex)) ||
-			    !(vars[4] = env_var("WF_QUEUE_IDS",
-			    o.queue_ids ? o.queue_ids : "")) ||
-			    !(vars[5] = env_var("WF_GIT_DIR",
-			    git_repository_path(repo))))) {
-				error = wf_error_oom();
-				goto out;
-			}
-			if (!envp && (error = make_env(&envp,
-			    (const char *const *)vars)) < 0)
-				goto out;
-			if (!dir) {
+			if (!dir.path) {
 				if (o.prepare && (error = o.prepare(o.payload)) < 0)
 					goto out;
-				tmp = o.tmpdir ? o.tmpdir : getenv("TMPDIR");
-				error = checkout(&dir, repo, tree,
-				    tmp && *tmp ? tmp : "/tmp");
+				if ((error = wf_checks_dir_create(&dir,
+				    wf_checks_dir_tmp(o.tmpdir))) < 0)
+					goto out;
+				error = checkout(&dir, repo, tree);
 				if (error == WF_EINPUT) {
 					/* Failed, as a check that cannot run. */
 					if (!(r = json_pack("{s:s, s:b, s:n, s:n, "
@@ -555,7 +497,23 @@ wf_checks_run(json_t **out, git_repository *repo,
 				if (error < 0)
 					goto out;
 			}
-			if ((error = run_one(&r, commands[i], dir, envp,
+			if (!envp && (!(vars[0] = env_var("WF_TARGET",
+			    o.target ? o.target : "")) ||
+			    !(vars[1] = env_var("WF_BASE", base_hex)) ||
+			    !(vars[2] = env_var("WF_HEAD", head_hex)) ||
+			    !(vars[3] = env_var("WF_TREE", tree_hex)) ||
+			    !(vars[4] = env_var("WF_QUEUE_IDS",
+			    o.queue_ids ? o.queue_ids : "")) ||
+			    !(vars[5] = env_var("WF_GIT_DIR",
+			    git_repository_path(repo))) ||
+			    !(vars[6] = env_var("WF_CHECK_ID", dir.id)))) {
+				error = wf_error_oom();
+				goto out;
+			}
+			if (!envp && (error = make_env(&envp,
+			    (const char *const *)vars)) < 0)
+				goto out;
+			if ((error = run_one(&r, commands[i], &dir, envp,
 			    &o)) < 0)
 				goto out;
 			if (o.cache && !json_is_true(json_object_get(r,
@@ -579,11 +537,8 @@ wf_checks_run(json_t **out, git_repository *repo,
 	res = NULL;
 	error = 0;
 out:
-	if (dir) {
-		rm_tree(dir);
-		free(dir);
-	}
-	for (i = 0; i < 6; i++)
+	wf_checks_dir_release(&dir);
+	for (i = 0; i < 7; i++)
 		free(vars[i]);
 	wf_checks_strv_free(envp);
 	json_decref(r);

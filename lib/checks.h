@@ -17,8 +17,9 @@
  * input from /dev/null and standard output and error kept together.  A
  * command that outlives its timeout has its whole group sent SIGTERM,
  * then SIGKILL after a grace period; when a command exits, whatever it
- * left running in its group is killed too.  The commands see, besides
- * the caller's environment:
+ * left running is killed too: its group, and every process that still
+ * holds its WF_CHECK_ID, even one that left the group (setsid, say).
+ * The commands see, besides the caller's environment:
  *
  *   WF_TARGET     the branch the tree is for
  *   WF_BASE       the commit the changes were built on (the branch tip)
@@ -26,6 +27,13 @@
  *   WF_TREE       its tree
  *   WF_QUEUE_IDS  the ids of the changes in it, separated by spaces
  *   WF_GIT_DIR    the repository's git directory
+ *   WF_CHECK_ID   32 hex digits naming the checkout and the processes
+ *                 of its commands; unique
+ *
+ * The checkout is TMP/wf-check.XXXXXX/tree, beside a lock file that
+ * its owner holds locked (flock) while the directory exists, where the
+ * commands' process group and WF_CHECK_ID are recorded (lib/checks_dir.h):
+ * after a kill -9 of the owner, wf_checks_cleanup() finds both.
  *
  * The result of one command is a JSON object, keys in this order:
  * {"command", "ok", "exit" (its exit status, or null), "signal" (the
@@ -75,7 +83,8 @@ struct wf_checks_opts {
  * checkout is made only when some command is not in the cache, and is
  * removed afterwards.  WF_EOS when the tree cannot be checked out or a
  * command cannot be started, WF_ENOMEM, or the tick's error; *out is
- * then NULL and nothing is cached for the command that was running.
+ * then NULL, nothing is cached for the command that was running, and
+ * nothing of it runs any more.
  */
 int wf_checks_run(json_t **out, git_repository *repo,
     const char *const *commands, const git_oid *base, const git_oid *head,
@@ -90,6 +99,26 @@ int wf_checks_run(json_t **out, git_repository *repo,
  */
 int wf_checks_configured(char ***out, git_repository *repo,
     const char *branch);
+
+/*
+ * After a crash: remove the checkouts that runs of wf_checks_run()
+ * killed before they could (kill -9) left in `tmpdir` (NULL: $TMPDIR,
+ * or /tmp), and kill (SIGKILL) what their commands left running.  Only
+ * wf-check.XXXXXX directories of this user are looked at, and only
+ * those whose lock file can be locked (so its owner is gone) and holds
+ * a record written on this host; the others, a running check's or an
+ * older wf's, are left alone.  A process is killed only when it holds
+ * the checkout's WF_CHECK_ID in its environment, or is in the recorded
+ * group and that group is provably still the check's: its leader is
+ * the recorded process (same pid and start time) or one of its members
+ * holds the id.  A process that took the recorded group id again is
+ * left alone.  *checkouts (may be NULL) is the number of checkouts
+ * removed, *processes (may be NULL) of processes killed.  WF_EOS when
+ * `tmpdir` cannot be read (a missing one has nothing to clean),
+ * WF_ENOMEM.
+ */
+int wf_checks_cleanup(size_t *checkouts, size_t *processes,
+    const char *tmpdir);
 
 /* Free a NULL-terminated array of strings and the strings; NULL is a no-op. */
 void wf_checks_strv_free(char **v);

@@ -1,7 +1,12 @@
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -279,6 +284,231 @@ START_TEST(test_tick_stops)
 }
 END_TEST
 
+/* Field `n` (3: the state, 22: the start time) of /proc/PID/stat. */
+static unsigned long long
+proc_field(pid_t pid, int n)
+{
+	char path[64], buf[1024], *s;
+	unsigned long long v = 0;
+	size_t got;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	if (!(s = strrchr(buf, ')')))
+		return 0;
+	for (i = 3, s += 2; i < n && (s = strchr(s, ' ')); i++)
+		s++;
+	if (!s)
+		return 0;
+	if (n == 3)
+		return (unsigned char)*s;
+	sscanf(s, "%llu", &v);
+	return v;
+}
+
+/* Whether `pid` runs: a zombie does not. */
+static int
+running(pid_t pid)
+{
+	unsigned long long state = proc_field(pid, 3);
+
+	return state && state != 'Z' && state != 'X';
+}
+
+/* The pid written to `path`, waiting up to 10 s for it. */
+static pid_t
+read_pid(const char *path)
+{
+	long pid = 0;
+	int i;
+
+	for (i = 0; i < 200 && pid <= 0; i++) {
+		FILE *f = fopen(path, "r");
+
+		if (f) {
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (pid <= 0)
+			usleep(50000);
+	}
+	ck_assert_int_gt(pid, 0);
+	return (pid_t)pid;
+}
+
+/* A process that left the command's group is killed with it too. */
+START_TEST(test_escaped_process)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	char cmd[800], pidfile[300];
+	const char *cmds[] = { cmd, NULL };
+	json_t *res;
+	pid_t pid;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/escaped", dir);
+	snprintf(cmd, sizeof(cmd), "setsid sh -c 'echo $$ >\"$0\"; "
+	    "exec sleep 30' '%s' & while ! test -s '%s'; do sleep 0.05; done; "
+	    "test \"${#WF_CHECK_ID}\" = 32", pidfile, pidfile);
+	ck_assert_int_eq(wf_checks_run(&res, repo, cmds, &base, &head, &o), 0);
+	ck_assert(json_is_true(json_object_get(res, "ok")));
+	json_decref(res);
+	pid = read_pid(pidfile);
+	ck_assert_int_eq((pid_t)proc_field(pid, 5), pid);	/* its own group */
+	ck_assert(!running(pid));
+}
+END_TEST
+
+/*
+ * The owner killed with -9 mid-check: its checkout and the grandchild
+ * of its check stay, until a cleanup removes and kills them.
+ */
+START_TEST(test_cleanup_after_kill)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	char cmd[400], tmp[300], pidfile[300];
+	const char *cmds[] = { cmd, NULL };
+	size_t n = 9, k = 9;
+	pid_t owner, grandchild;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/grandchild", dir);
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! >'%s'; wait", pidfile);
+	sh("mkdir '%s'", tmp);
+	o.tmpdir = tmp;
+	if ((owner = fork()) == 0) {
+		json_t *res;
+
+		wf_checks_run(&res, repo, cmds, &base, &head, &o);
+		_exit(0);
+	}
+	ck_assert_int_gt(owner, 0);
+	grandchild = read_pid(pidfile);
+	/* Not yet: the owner runs, and cleanup leaves it alone. */
+	ck_assert_int_eq(wf_checks_cleanup(&n, &k, tmp), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(k, 0);
+	ck_assert(running(grandchild));
+	kill(owner, SIGKILL);
+	ck_assert_int_eq(waitpid(owner, NULL, 0), owner);
+	usleep(200000);
+	ck_assert(running(grandchild));
+	sh("test -n \"$(ls -A '%s')\"", tmp);
+	ck_assert_int_eq(wf_checks_cleanup(&n, &k, tmp), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_ge(k, 1);
+	ck_assert(!running(grandchild));
+	sh("test -z \"$(ls -A '%s')\"", tmp);
+	ck_assert_int_eq(wf_checks_cleanup(&n, &k, tmp), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(k, 0);
+}
+END_TEST
+
+/* Write the record of a check directory tmp/name, as checks_dir.c does. */
+static void
+record(const char *tmp, const char *name, const char *host, long pgid,
+    unsigned long long start)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/tree", tmp, name);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s/lock", tmp, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "wf-check 1\nhost %s\npid %010ld\nid "
+	    "0123456789abcdef0123456789abcdef\npgid %010ld %020llu\n", host,
+	    99999L, pgid, start);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A process of its own session and group, waiting; its pid. */
+static pid_t
+spawn_leader(void)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		setsid();
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ck_assert_int_gt(pid, 0);
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+/*
+ * Only what is provably abandoned is removed, and only the recorded
+ * group that is still the check's is killed: a process that has the
+ * recorded group id, but not the recorded start time, is a stranger.
+ */
+START_TEST(test_cleanup_rules)
+{
+	char tmp[300], host[256], path[600];
+	size_t n, k;
+	pid_t stranger, leader;
+	int fd;
+
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	sh("mkdir '%s'", tmp);
+	stranger = spawn_leader();
+	leader = spawn_leader();
+	ck_assert_uint_gt(proc_field(leader, 22), 0);
+	/* Its owner lives: it holds the lock. */
+	record(tmp, "wf-check.live01", host, 0, 0);
+	snprintf(path, sizeof(path), "%s/wf-check.live01/lock", tmp);
+	ck_assert_int_ge(fd = open(path, O_RDWR), 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	/* Abandoned, its group id now a stranger's. */
+	record(tmp, "wf-check.reuse1", host, (long)stranger,
+	    proc_field(stranger, 22) + 1);
+	/* Abandoned, its group still running. */
+	record(tmp, "wf-check.group1", host, (long)leader,
+	    proc_field(leader, 22));
+	/* Made on another host: its owner may run there. */
+	record(tmp, "wf-check.other1", "elsewhere.invalid", 0, 0);
+	/* Killed before its lock was made. */
+	sh("mkdir '%s/wf-check.empty1'", tmp);
+	/* Not a check directory of this wf: no record. */
+	sh("mkdir '%s/wf-check.older1' && echo x >'%s/wf-check.older1/f' && "
+	    "mkdir '%s/wf-check.older2' && : >'%s/wf-check.older2/lock' && "
+	    "echo x >'%s/wf-check.older2/f' && mkdir '%s/wf-checks' '%s/x'",
+	    tmp, tmp, tmp, tmp, tmp, tmp, tmp);
+	ck_assert_int_eq(wf_checks_cleanup(&n, &k, tmp), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(k, 1);
+	ck_assert(running(stranger));
+	ck_assert_int_eq(waitpid(leader, NULL, 0), leader);
+	sh("cd '%s' && ls -A | sort | tr '\\n' ' ' >'%s/left'", tmp, dir);
+	sh("test \"$(cat '%s/left')\" = 'wf-check.live01 wf-check.older1 "
+	    "wf-check.older2 wf-check.other1 wf-checks x '", dir);
+	sh("test -s '%s/wf-check.live01/lock' && test -d "
+	    "'%s/wf-check.live01/tree'", tmp, tmp);
+	close(fd);
+	kill(stranger, SIGKILL);
+	ck_assert_int_eq(waitpid(stranger, NULL, 0), stranger);
+}
+END_TEST
+
 Suite *
 checks_suite(void)
 {
@@ -294,6 +524,9 @@ checks_suite(void)
 	tcase_add_test(tc, test_output_tail);
 	tcase_add_test(tc, test_cache);
 	tcase_add_test(tc, test_tick_stops);
+	tcase_add_test(tc, test_escaped_process);
+	tcase_add_test(tc, test_cleanup_after_kill);
+	tcase_add_test(tc, test_cleanup_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -65,6 +65,10 @@ test_expect_success 'killed at random moments, restarted until the queue is empt
 	test $kills -ge 10
 '
 
+test_expect_success 'no checkout of a killed run is left behind' '
+	test -z "$(ls -A "$TMPDIR")"
+'
+
 test_expect_success 'every change landed exactly once' '
 	git -C repo.git log --format="%(trailers:key=Queue-Id,valueonly,separator=)" main |
 		grep . | sort >landed &&
