@@ -80,6 +80,7 @@ wf_cmd_exit_code(int error)
 	case WF_ECONFLICT:
 		return WF_EXIT_INPUT;
 	case WF_EBUSY:
+	case WF_EINTR:
 		return WF_EXIT_TEMP;
 	default:
 		return WF_EXIT_OS;

@@ -33,8 +33,7 @@ static const char usage[] =
 "\n"
 "  --once               land what is queued now, then exit (the default)\n"
 "  --watch              keep landing what comes, polling with backoff,\n"
-"                       until SIGINT or SIGTERM (the current step ends\n"
-"                       first)\n"
+"                       until SIGINT or SIGTERM\n"
 "  --target BRANCH      the branch to land on (repeatable; default: the\n"
 "                       branch HEAD points at)\n"
 "  --batch N            changes leased per step (default 8)\n"
@@ -58,8 +57,11 @@ static const char usage[] =
 "\n"
 "TIME is a number with a unit: ms, s, m or h (seconds without one).\n"
 "\n"
-"On start, wf-apply removes the checkouts that killed runs left in\n"
-"$TMPDIR, and kills what their checks left running.\n";
+"SIGINT or SIGTERM ends wf-apply within a second or two: a check that\n"
+"runs is killed (SIGTERM to its group, SIGKILL a second later), the\n"
+"changes of the step under way are queued again as they were, and\n"
+"wf-apply exits 75 if a step was cut short.  On start, it removes the\n"
+"checkouts that killed runs left in $TMPDIR, and kills their checks.\n";
 
 enum {
 	OPT_ONCE = WF_OPT_TOOL,
@@ -113,6 +115,7 @@ struct run {
 	enum progress_format progress;
 	pthread_mutex_t lock;
 	int failed;		/* some change failed or is dead */
+	int interrupted;	/* a signal cut a step short */
 	int error;		/* the first error that ended a worker */
 	char message[4096];	/* its message */
 };
@@ -390,6 +393,13 @@ work(void *arg)
 
 			o.checks = (const char *const *)tg->checks;
 			error = wf_apply_step(&res, repo, q, tg->name, &o);
+			if (error == WF_EINTR) {
+				pthread_mutex_lock(&run->lock);
+				run->interrupted = 1;
+				pthread_mutex_unlock(&run->lock);
+				error = 0;
+				goto out;
+			}
 			if (error < 0 && run->watch) {
 				json_t *ev = json_pack("{s:s, s:s, s:s}", "event",
 				    "error", "target", tg->name, "message",
@@ -652,6 +662,7 @@ main(int argc, char **argv)
 	}
 	/* Without --progress, only warnings are told. */
 	run.opts.progress = on_progress;
+	run.opts.interrupt = &stop;
 	if ((error = wf_git_open(&repo, repo_dir)) < 0)
 		goto out;
 	if (!(run.gitdir = strdup(git_repository_path(repo)))) {
@@ -751,6 +762,9 @@ main(int argc, char **argv)
 	if (run.error) {
 		error = run.error;
 		wf_error_set(error, "%s", run.message);
+	} else if (run.interrupted) {
+		error = wf_error_set(WF_EINTR, "interrupted: the changes of the "
+		    "step under way are queued again");
 	}
 out:
 	if (error < 0)

@@ -754,6 +754,10 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 	for (i = 0; i < *k; i++) {
 		struct item *it = &s->items[list[i]];
 
+		if (s->o.interrupt && *s->o.interrupt) {
+			error = wf_error_set(WF_EINTR, "interrupted");
+			goto out;
+		}
 		if ((error = keep_leases(s)) < 0)
 			goto out;
 		before = b.cur;
@@ -847,6 +851,7 @@ check(json_t **out, struct step *s, const git_oid *base, const git_oid *head,
 	co.prepare = flush;
 	co.payload = s;
 	co.tmpdir = s->o.tmpdir;
+	co.interrupt = s->o.interrupt;
 	if ((error = wf_checks_run(&res, s->repo, s->o.checks, base, head,
 	    &co)) < 0)
 		goto out;

@@ -1,6 +1,7 @@
 #ifndef WF_APPLY_H
 #define WF_APPLY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,10 +69,17 @@ struct wf_apply_opts {
 	 */
 	void (*progress)(const json_t *event, void *payload);
 	void *progress_payload;
+	/*
+	 * A flag a signal handler sets (NULL: none).  Once it is non-zero
+	 * the step stops at the next clean point before the branch moves
+	 * (between the changes it builds, or at once in a check: see
+	 * wf_checks_opts), gives its leases back and returns WF_EINTR.
+	 */
+	const volatile sig_atomic_t *interrupt;
 };
 
 #define WF_APPLY_OPTS_INIT { 8, 0, NULL, 600000, 10, NULL, NULL, NULL, \
-	NULL, 600000, 2000, NULL, NULL, NULL }
+	NULL, 600000, 2000, NULL, NULL, NULL, NULL }
 
 /*
  * One step for branch `target` ("main" or "refs/heads/main"): lease up
@@ -83,10 +91,11 @@ struct wf_apply_opts {
  * already on the branch is acked landed without building it again.
  * Uses the repository's identity for the committer, and a check result
  * cache in `q`.  WF_ENOTFOUND when the branch does not exist, WF_EBUSY
- * when the branch kept moving (or the queue stayed locked), WF_EOS /
- * WF_ENOMEM; *out is then NULL, the leases are given back, and the
- * branch is unchanged unless the failure came after it moved (then the
- * landed entries are acked, or left leased for wf_apply_recover()).
+ * when the branch kept moving (or the queue stayed locked), WF_EINTR
+ * when interrupted, WF_EOS / WF_ENOMEM; *out is then NULL, the leases
+ * are given back (the attempt not counted), and the branch is
+ * unchanged unless the failure came after it moved (then the landed
+ * entries are acked, or left leased for wf_apply_recover()).
  */
 int wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
     const char *target, const struct wf_apply_opts *opts);

@@ -191,6 +191,15 @@ tail_add(struct tail *t, const unsigned char *p, size_t n)
 	t->len += n;
 }
 
+/* The grace from SIGTERM to SIGKILL when the caller interrupts. */
+#define STOP_GRACE_MS 1000
+
+static int
+interrupted(const struct wf_checks_opts *o)
+{
+	return o->interrupt && *o->interrupt;
+}
+
 /*
  * Run one command in the tree of `d` with `envp` and wait for it,
  * within the timeout; *out is its result object (without "cached").
@@ -204,9 +213,9 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 	char *argv[4];
 	unsigned char chunk[8192];
 	int fds[2] = { -1, -1 }, devnull = -1, status = 0, exited = 0,
-	    eof = 0, timed_out = 0, killed = 0, error;
+	    eof = 0, timed_out = 0, stopped = 0, killed = 0, error;
 	int64_t start = mono_ms(), now, term_at = 0, drain_until = 0,
-	    next_tick, nap = 1;
+	    next_tick, nap = 1, grace = o->grace_ms;
 	pid_t pid = -1, parent = getpid();
 	ssize_t got;
 
@@ -285,15 +294,26 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 				drain_until = now + 1000;
 			}
 		}
-		if (exited && (eof || now >= drain_until))
+		/* Interrupted while draining: the result stands. */
+		if (exited && (eof || now >= drain_until || stopped ||
+		    interrupted(o)))
 			break;
-		if (!exited && !timed_out && now - start >= o->timeout_ms) {
+		if (!exited && !timed_out && !stopped &&
+		    now - start >= o->timeout_ms) {
 			timed_out = 1;
 			term_at = now;
 			kill(-pid, SIGTERM);
 		}
-		if (!exited && timed_out && !killed &&
-		    now - term_at >= o->grace_ms) {
+		if (!exited && !stopped && interrupted(o)) {
+			stopped = 1;
+			if (!timed_out)
+				term_at = now;
+			if (grace > STOP_GRACE_MS)
+				grace = STOP_GRACE_MS;
+			kill(-pid, SIGTERM);
+		}
+		if (!exited && (timed_out || stopped) && !killed &&
+		    now - term_at >= grace) {
 			killed = 1;
 			kill(-pid, SIGKILL);
 		}
@@ -330,6 +350,10 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 			eof = 1;
 	}
 	pid = -1;
+	if (stopped) {
+		error = wf_error_set(WF_EINTR, "interrupted");
+		goto out;
+	}
 	{
 		int ok = !timed_out && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 0;
@@ -471,6 +495,10 @@ wf_checks_run(json_t **out, git_repository *repo,
 		} else if (error != WF_ENOTFOUND) {
 			goto out;
 		} else {
+			if (interrupted(&o)) {
+				error = wf_error_set(WF_EINTR, "interrupted");
+				goto out;
+			}
 			if (!dir.path) {
 				if (o.prepare && (error = o.prepare(o.payload)) < 0)
 					goto out;

@@ -1,6 +1,7 @@
 #ifndef WF_CHECKS_H
 #define WF_CHECKS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,10 +71,17 @@ struct wf_checks_opts {
 	void *payload;		/* for tick and prepare */
 	int64_t tick_ms;	/* (1000) */
 	const char *tmpdir;	/* for the checkout (NULL: $TMPDIR or /tmp) */
+	/*
+	 * A flag a signal handler sets (NULL: none).  Once it is non-zero,
+	 * the command running gets SIGTERM on its group, SIGKILL a second
+	 * later (or at the end of grace_ms, if shorter), no other starts,
+	 * and wf_checks_run() returns WF_EINTR.
+	 */
+	const volatile sig_atomic_t *interrupt;
 };
 
 #define WF_CHECKS_OPTS_INIT { 600000, 2000, 4096, NULL, NULL, NULL, NULL, \
-	NULL, NULL, 1000, NULL }
+	NULL, NULL, 1000, NULL, NULL }
 
 /*
  * Run `commands` (NULL-terminated; NULL or empty: nothing to run) on
@@ -82,9 +90,9 @@ struct wf_checks_opts {
  * run, the failing one last]}; a failing check is not an error.  The
  * checkout is made only when some command is not in the cache, and is
  * removed afterwards.  WF_EOS when the tree cannot be checked out or a
- * command cannot be started, WF_ENOMEM, or the tick's error; *out is
- * then NULL, nothing is cached for the command that was running, and
- * nothing of it runs any more.
+ * command cannot be started, WF_ENOMEM, WF_EINTR when interrupted, or
+ * the tick's error; *out is then NULL, nothing is cached for the
+ * command that was running, and nothing of it runs any more.
  */
 int wf_checks_run(json_t **out, git_repository *repo,
     const char *const *commands, const git_oid *base, const git_oid *head,

@@ -15,7 +15,8 @@ enum {
 	WF_ECONFLICT = -4,	/* the request conflicts with what exists */
 	WF_EBUSY = -5,		/* temporary: locked or busy, try again */
 	WF_EOS = -6,		/* system or I/O failure */
-	WF_ENOMEM = -7		/* out of memory */
+	WF_ENOMEM = -7,		/* out of memory */
+	WF_EINTR = -8		/* stopped by the caller's interrupt flag */
 };
 
 /*

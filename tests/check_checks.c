@@ -284,6 +284,16 @@ START_TEST(test_tick_stops)
 }
 END_TEST
 
+static volatile sig_atomic_t flag;
+
+static int
+raise_flag(void *payload)
+{
+	(void)payload;
+	flag = 1;
+	return 0;
+}
+
 /* Field `n` (3: the state, 22: the start time) of /proc/PID/stat. */
 static unsigned long long
 proc_field(pid_t pid, int n)
@@ -342,6 +352,56 @@ read_pid(const char *path)
 	ck_assert_int_gt(pid, 0);
 	return (pid_t)pid;
 }
+
+/*
+ * An interrupt ends the command running at once (SIGTERM), or a second
+ * later (SIGKILL) if it ignores SIGTERM, whatever the grace for
+ * timeouts; none starts once it is set.  The checkouts are gone.
+ */
+START_TEST(test_interrupt)
+{
+	struct wf_checks_opts o = WF_CHECKS_OPTS_INIT;
+	const char *hang[] = { "sleep 30", NULL };
+	char stubborn_cmd[400], log_cmd[400], tmp[300], pidfile[300];
+	const char *stubborn[] = { stubborn_cmd, NULL };
+	const char *logs[] = { log_cmd, NULL };
+	json_t *res = NULL;
+	int64_t t0, ms;
+	pid_t pid;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
+	snprintf(stubborn_cmd, sizeof(stubborn_cmd), "trap '' TERM; "
+	    "echo $$ >'%s'; while :; do sleep 1; done", pidfile);
+	snprintf(log_cmd, sizeof(log_cmd), "echo ran >'%s/log'", dir);
+	sh("mkdir '%s'", tmp);
+	o.tmpdir = tmp;
+	o.tick = raise_flag;
+	o.tick_ms = 200;
+	o.interrupt = &flag;
+	o.grace_ms = 20000;
+	flag = 0;
+	t0 = now_ms();
+	ck_assert_int_eq(wf_checks_run(&res, repo, hang, &base, &head, &o),
+	    WF_EINTR);
+	ck_assert_ptr_null(res);
+	ck_assert_int_lt(now_ms() - t0, 10000);	/* not the 30 s */
+	flag = 0;
+	t0 = now_ms();
+	ck_assert_int_eq(wf_checks_run(&res, repo, stubborn, &base, &head, &o),
+	    WF_EINTR);
+	ms = now_ms() - t0;
+	ck_assert_int_ge(ms, 1000);	/* SIGTERM first, then the second */
+	ck_assert_int_lt(ms, 10000);	/* not the 20 s of grace_ms */
+	pid = read_pid(pidfile);
+	ck_assert(!running(pid));
+	/* Raised before: nothing runs. */
+	ck_assert_int_eq(wf_checks_run(&res, repo, logs, &base, &head, &o),
+	    WF_EINTR);
+	sh("test ! -e '%s/log'", dir);
+	sh("test -z \"$(ls -A '%s')\"", tmp);
+}
+END_TEST
 
 /* A process that left the command's group is killed with it too. */
 START_TEST(test_escaped_process)
@@ -524,6 +584,7 @@ checks_suite(void)
 	tcase_add_test(tc, test_output_tail);
 	tcase_add_test(tc, test_cache);
 	tcase_add_test(tc, test_tick_stops);
+	tcase_add_test(tc, test_interrupt);
 	tcase_add_test(tc, test_escaped_process);
 	tcase_add_test(tc, test_cleanup_after_kill);
 	tcase_add_test(tc, test_cleanup_rules);

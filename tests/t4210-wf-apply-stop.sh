@@ -1,6 +1,7 @@
 #!/bin/sh
-# wf-apply killed mid-check, then started again: the checkout and the
-# check's processes it left are cleaned up, and nothing else.
+# wf-apply stopped mid-check: by kill -9, then started again (the
+# checkout and the check's processes it left are cleaned up), and by
+# SIGTERM or SIGINT (it ends promptly, and gives the changes back).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -63,6 +64,50 @@ test_expect_success 'the restart removes them, and the change lands' '
 	test "$(git -C repo.git rev-parse main~1)" = "$(cat tip)" &&
 	(cd repo.git && wf-queue doctor) >doctor &&
 	test_grep "^\{\"ok\":true" doctor
+'
+
+# stop SIGNAL MODE: wf-apply in MODE gets SIGNAL while its check runs.
+stop() {
+	rm -f leader grandchild &&
+	git -C repo.git rev-parse main >tip || return 1
+	(cd repo.git && exec wf-apply $2 --check "sh $TRASH/check.sh" \
+		>"$TRASH/out" 2>"$TRASH/err") &
+	pid=$! &&
+	wait_for test -s grandchild &&
+	start=$(date +%s) &&
+	kill -$1 $pid &&
+	{ wait $pid; echo $? >rc; } &&
+	echo $(($(date +%s) - start)) >took &&
+	echo 75 >expect &&
+	test_cmp expect rc &&
+	test $(cat took) -lt 10 &&
+	test_grep "^wf-apply: error: interrupted" err &&
+	test ! -s out &&
+	! running $(cat leader) &&
+	! running $(cat grandchild) &&
+	test -z "$(ls -A "$TMPDIR")" &&
+	test "$(git -C repo.git rev-parse main)" = "$(cat tip)"
+}
+
+test_expect_success 'SIGTERM mid-check ends wf-apply --watch promptly' '
+	req t1 | (cd repo.git && wf-enqueue) >/dev/null &&
+	stop TERM --watch &&
+	(cd repo.git && wf-queue show t1) >show &&
+	test_grep "\"state\":\"queued\",.*\"attempts\":0," show &&
+	test_grep "\"why\":\"interrupted\",\"from\":\"leased\",\"to\":\"queued\"" show
+'
+
+test_expect_success 'SIGINT mid-check ends wf-apply --once promptly' '
+	stop INT --once &&
+	(cd repo.git && wf-queue show t1) >show &&
+	test_grep "\"state\":\"queued\",.*\"attempts\":0," show
+'
+
+test_expect_success 'the interrupted change lands afterwards' '
+	(cd repo.git && wf-apply --check true) >out &&
+	test_grep "^\{\"id\":\"t1\",.*\"state\":\"landed\"" out &&
+	(cd repo.git && wf-queue show t1) >show &&
+	test_grep "\"attempts\":1," show
 '
 
 # record DIR PGID START: a check directory left by a killed wf-apply.
