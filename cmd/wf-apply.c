@@ -10,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "checks.h"
 #include "common.h"
 #include "error.h"
 #include "git.h"
+#include "lane.h"
 #include "pack.h"
 #include "queue.h"
 
@@ -28,10 +30,12 @@ static const char usage[] =
 "Land the changes queued for a branch: lease a batch, build one commit\n"
 "per change in memory on the branch tip, run the checks on the result,\n"
 "bisect a failing batch down to its culprits, and move the branch by\n"
-"compare-and-swap.  Write one line of JSON per change landed, failed or\n"
+"compare-and-swap; one wf-apply at a time lands on a branch, the others\n"
+"wait for it.  Write one line of JSON per change landed, failed or\n"
 "dead: {\"id\", \"queue_id\", \"state\", \"commit\" | \"error\", \"target\"}.\n"
 "\n"
-"  --once               land what is queued now, then exit (the default)\n"
+"  --once               land what is queued now, then exit (the default;\n"
+"                       a branch another wf-apply lands on is waited for)\n"
 "  --watch              keep landing what comes, polling with backoff,\n"
 "                       until SIGINT or SIGTERM\n"
 "  --target BRANCH      the branch to land on (repeatable; default: the\n"
@@ -118,6 +122,7 @@ struct run {
 	int interrupted;	/* a signal cut a step short */
 	int error;		/* the first error that ended a worker */
 	char message[4096];	/* its message */
+	char self[300];		/* "@HOST:PID", ending this process's names */
 };
 
 struct worker {
@@ -218,6 +223,18 @@ on_progress(const json_t *ev, void *payload)
 	if (strcmp(event, "worktree") == 0 && run->progress != PROGRESS_JSON) {
 		fprintf(stderr, "%s: warning: %s: %s\n", wf_cmd_name(), target,
 		    json_string_value(json_object_get(ev, "message")));
+	} else if (strcmp(event, "wait") == 0 &&
+	    run->progress != PROGRESS_JSON && (run->progress || !run->watch)) {
+		/* --once tells why it takes longer, even without --progress. */
+		const char *holder = json_string_value(json_object_get(ev,
+		    "holder"));
+
+		if (holder && *holder)
+			fprintf(stderr, "%s: %s: waiting for '%s', which is "
+			    "landing on it\n", wf_cmd_name(), target, holder);
+		else
+			fprintf(stderr, "%s: %s: waiting for another process, "
+			    "which is landing on it\n", wf_cmd_name(), target);
 	} else if (!run->progress) {
 		/* Nothing but warnings. */
 	} else if (run->progress == PROGRESS_JSON) {
@@ -363,6 +380,104 @@ open_handles(git_repository **repo, struct wf_queue **q, struct wf_pack **pack,
 	return wf_pack_attach(pack, *repo);
 }
 
+/* Settle what crashed runs of wf-apply left leased on one target. */
+static int
+recover_target(struct worker *w, git_repository *repo, struct wf_queue *q,
+    const char *target)
+{
+	struct run *run = w->run;
+	json_t *res = NULL, *v;
+	size_t i, landed = 0, queued = 0;
+	int error;
+
+	if ((error = wf_apply_recover(&res, repo, q, target, &run->opts)) < 0)
+		return error;
+	json_array_foreach(res, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "state")),
+		    "landed") == 0)
+			landed++;
+		else
+			queued++;
+	}
+	if (landed + queued > 0 && run->progress) {
+		json_t *ev = json_pack("{s:s, s:s, s:I, s:I}", "event",
+		    "recover", "target", target, "landed", (json_int_t)landed,
+		    "queued", (json_int_t)queued);
+
+		if (ev)
+			on_progress(ev, w);
+		json_decref(ev);
+	}
+	error = report(run, res, target);
+	json_decref(res);
+	return error;
+}
+
+/* A worker's view of one target. */
+struct slot {
+	struct wf_lane *lane;
+	int64_t due;		/* when to look at it again */
+	int64_t nap;		/* how long to leave it when idle */
+	int waiting;		/* looks since another process took it */
+	int told;		/* that wait was told */
+	int done;		/* --once: nothing left to lease there */
+};
+
+/* How often a target another process lands on is looked at again. */
+#define LANE_POLL_MS 50
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take the lane of target `tg` for worker `w`.  WF_EBUSY when another
+ * holds it, told once per wait (unless it is a worker of this process:
+ * they take turns; a holder that has not written its name yet is told
+ * after a second).  A lane whose holder died has its leases settled
+ * before anything else happens there.
+ */
+static int
+take_lane(struct worker *w, struct slot *sl, const struct target *tg,
+    git_repository *repo, struct wf_queue *q, const char *name)
+{
+	struct run *run = w->run;
+	const char *holder;
+	size_t hn, sn = strlen(run->self);
+	int error, orphaned;
+
+	if ((error = wf_lane_take(&orphaned, sl->lane, name)) == WF_EBUSY) {
+		holder = wf_lane_holder(sl->lane);
+		hn = strlen(holder);
+		sl->waiting++;
+		if (!sl->told && (hn > 0 || sl->waiting > 1000 /
+		    LANE_POLL_MS) && (hn < sn ||
+		    strcmp(holder + hn - sn, run->self) != 0)) {
+			json_t *ev = json_pack("{s:s, s:s, s:s}", "event",
+			    "wait", "target", tg->name, "holder", holder);
+
+			if (ev)
+				on_progress(ev, w);
+			json_decref(ev);
+			sl->told = 1;
+		}
+		return error;
+	}
+	if (error < 0)
+		return error;
+	sl->waiting = sl->told = 0;
+	if (orphaned && (error = recover_target(w, repo, q, tg->name)) < 0) {
+		wf_lane_drop(sl->lane);
+		return error;
+	}
+	return 0;
+}
+
 static void *
 work(void *arg)
 {
@@ -372,27 +487,54 @@ work(void *arg)
 	git_repository *repo = NULL;
 	struct wf_queue *q = NULL;
 	struct wf_pack *pack = NULL;
+	struct slot *slots = NULL;
 	json_t *res = NULL;
-	int64_t nap = 100;
+	int64_t now, next;
 	char owner[64];
-	size_t t, pass_work;
+	size_t t, k, worked, held;
 	int error;
 
 	snprintf(owner, sizeof(owner), "wf-apply/%d", w->index);
 	if ((error = open_handles(&repo, &q, &pack, run, w->index)) < 0)
 		goto out;
+	if (!(slots = calloc(run->ntargets, sizeof(*slots)))) {
+		error = wf_error_oom();
+		goto out;
+	}
+	for (t = 0; t < run->ntargets; t++) {
+		slots[t].nap = 100;
+		if ((error = wf_lane_open(&slots[t].lane, repo,
+		    run->targets[t].name)) < 0)
+			goto out;
+	}
 	o.owner = owner;
 	o.pack = pack;
 	o.progress_payload = w;
 	while (!stopping(run)) {
-		pass_work = 0;
+		worked = held = 0;
+		now = mono_ms();
 		for (t = 0; t < run->ntargets && !stopping(run); t++) {
 			/* Workers start on different targets. */
-			struct target *tg = &run->targets[(t + (size_t)w->index) %
-			    run->ntargets];
+			struct slot *sl = &slots[(k = (t + (size_t)w->index) %
+			    run->ntargets)];
+			struct target *tg = &run->targets[k];
 
-			o.checks = (const char *const *)tg->checks;
-			error = wf_apply_step(&res, repo, q, tg->name, &o);
+			if (sl->done || sl->due > now)
+				continue;
+			/* Another lands there: look again soon. */
+			if ((error = take_lane(w, sl, tg, repo, q,
+			    owner)) == WF_EBUSY) {
+				held++;
+				sl->due = now + LANE_POLL_MS;
+				continue;
+			}
+			if (error == 0) {
+				o.checks = (const char *const *)tg->checks;
+				o.lane = sl->lane;
+				error = wf_apply_step(&res, repo, q, tg->name,
+				    &o);
+				wf_lane_drop(sl->lane);
+			}
 			if (error == WF_EINTR) {
 				pthread_mutex_lock(&run->lock);
 				run->interrupted = 1;
@@ -411,33 +553,50 @@ work(void *arg)
 					wf_cmd_warn("%s: %s", tg->name,
 					    wf_error_last());
 				json_decref(ev);
-				pass_work = 0;
-				break;
+				sl->due = now + sl->nap;
+				sl->nap = sl->nap < 5000 ? sl->nap * 2 : 5000;
+				continue;
 			}
 			if (error < 0)
 				goto out;
-			pass_work += json_array_size(res);
+			if (json_array_size(res) > 0) {
+				worked++;
+				sl->nap = 100;
+			} else if (!run->watch) {
+				sl->done = 1;
+			} else {
+				/* Idle: later, a little later each time. */
+				sl->due = now + sl->nap;
+				sl->nap = sl->nap < 5000 ? sl->nap * 2 : 5000;
+			}
 			error = report(run, res, tg->name);
 			json_decref(res);
 			res = NULL;
 			if (error < 0)
 				goto out;
 		}
-		if (pass_work > 0) {
-			nap = 100;
+		if (worked > 0) {
+			/* What landed may have let others be leased. */
+			for (t = 0; t < run->ntargets; t++)
+				slots[t].done = 0;
 			continue;
 		}
-		if (!run->watch)
+		/* --once is done when no target is left to another. */
+		if (!run->watch && held == 0)
 			break;
-		/* Nothing to do: poll again later, a little later each time. */
-		for (t = 0; t < (size_t)(nap / 50) && !stop; t++)
-			sleep_ms(50);
-		nap = nap < 5000 ? nap * 2 : 5000;
+		for (next = INT64_MAX, t = 0; t < run->ntargets; t++)
+			if (!slots[t].done && slots[t].due < next)
+				next = slots[t].due;
+		while (!stop && (now = mono_ms()) < next)
+			sleep_ms(next - now < 50 ? next - now : 50);
 	}
 	error = 0;
 out:
 	if (error < 0)
 		record_error(run, error);
+	for (t = 0; slots && t < run->ntargets; t++)
+		wf_lane_free(slots[t].lane);
+	free(slots);
 	json_decref(res);
 	wf_pack_free(pack);
 	wf_queue_free(q);
@@ -479,40 +638,13 @@ static int
 recover(struct run *run, git_repository *repo, struct wf_queue *q)
 {
 	struct worker w;
-	json_t *res = NULL, *v;
-	size_t t, i, landed, queued;
+	size_t t;
 	int error = 0;
 
 	memset(&w, 0, sizeof(w));
 	w.run = run;
-	for (t = 0; t < run->ntargets; t++) {
-		if ((error = wf_apply_recover(&res, repo, q,
-		    run->targets[t].name, &run->opts)) < 0)
-			break;
-		landed = queued = 0;
-		json_array_foreach(res, i, v) {
-			if (strcmp(json_string_value(json_object_get(v,
-			    "state")), "landed") == 0)
-				landed++;
-			else
-				queued++;
-		}
-		if (landed + queued > 0 && run->progress) {
-			json_t *ev = json_pack("{s:s, s:s, s:I, s:I}", "event",
-			    "recover", "target", run->targets[t].name,
-			    "landed", (json_int_t)landed, "queued",
-			    (json_int_t)queued);
-
-			if (ev)
-				on_progress(ev, &w);
-			json_decref(ev);
-		}
-		error = report(run, res, run->targets[t].name);
-		json_decref(res);
-		res = NULL;
-		if (error < 0)
-			break;
-	}
+	for (t = 0; t < run->ntargets && error == 0; t++)
+		error = recover_target(&w, repo, q, run->targets[t].name);
 	return error;
 }
 
@@ -676,6 +808,15 @@ main(int argc, char **argv)
 	if (!run.db) {
 		error = wf_error_oom();
 		goto out;
+	}
+	{
+		char host[256];
+
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(run.self, sizeof(run.self), "@%s:%ld", host,
+		    (long)getpid());
 	}
 	if (nnames == 0) {
 		if ((error = head_branch(&head, repo)) < 0)

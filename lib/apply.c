@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "cherry.h"
 #include "error.h"
 #include "guard.h"
+#include "lane.h"
 #include "pack.h"
 #include "patch.h"
 #include "tree.h"
@@ -1360,6 +1362,33 @@ owner_name(char *buf, size_t size, const char *name)
 	    (long)getpid());
 }
 
+/*
+ * Whether process `pid` has ended and waits to be reaped: it holds no
+ * lock and no lease any more, but kill() still finds it.
+ */
+static int
+zombie(long pid)
+{
+#ifdef __linux__
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	/* "PID (COMM) STATE ...", and COMM may hold anything. */
+	if ((p = strrchr(buf, ')')) && p[1] == ' ')
+		return p[2] == 'Z' || p[2] == 'X';
+#else
+	(void)pid;
+#endif
+	return 0;
+}
+
 /* Whether `owner` names a process of this host that is gone. */
 static int
 owner_gone(const char *owner)
@@ -1381,7 +1410,9 @@ owner_gone(const char *owner)
 	pid = strtol(colon + 1, &end, 10);
 	if (errno || *end || pid <= 0 || pid == (long)getpid())
 		return 0;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	if (kill((pid_t)pid, 0) < 0)
+		return errno == ESRCH;
+	return zombie(pid);
 }
 
 static void
@@ -1418,6 +1449,7 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 	json_t *leased = NULL, *res = NULL, *e, *checks = NULL;
 	git_reference *ref = NULL;
 	struct wf_worktree *wt = NULL;
+	struct wf_lane *lane = NULL;
 	char owner[512], *logmsg = NULL, tree[GIT_OID_HEXSZ + 1];
 	size_t *list = NULL, i, k;
 	git_oid tip, head;
@@ -1432,6 +1464,10 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 		goto out;
 	}
 
+	/* Nothing is leased before the lane is ours. */
+	if (!s.o.lane && ((error = wf_lane_open(&lane, repo, s.branch)) < 0 ||
+	    (error = wf_lane_take(NULL, lane, s.o.owner)) < 0))
+		goto out;
 	s.extended_at = mono_ms();
 	if ((error = wf_queue_lease(&leased, q, s.branch, s.o.batch, owner,
 	    s.o.lease_ms)) < 0)
@@ -1548,6 +1584,7 @@ out:
 	json_decref(s.memo);
 	json_decref(leased);
 	json_decref(res);
+	wf_lane_free(lane);
 	return error;
 }
 

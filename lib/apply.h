@@ -11,16 +11,21 @@
 #include "pack.h"
 #include "queue.h"
 
+struct wf_lane;
+
 /*
  * Landing: lease a batch of queued changes for a branch, build their
  * commits in memory on the branch tip (one commit per change request,
  * or per replayed commit, each with a "Queue-Id: <id>" trailer), run the
  * branch's checks on the result (lib/checks.h), write the new objects as
- * one pack, and move the branch by compare-and-swap.  A change that does
- * not apply is taken out of the batch with its reason and acked failed;
- * the others go on.  A batch that fails its checks is bisected: the
- * first half is tried on the tip, then the rest on what passed, and so
- * on down to the culprits, which are acked failed with the check's
+ * one pack, and move the branch by compare-and-swap.  All of it happens
+ * in the branch's lane (lib/lane.h), so appliers of one branch take
+ * turns instead of building on a tip another is about to move; the
+ * compare-and-swap guards against every other writer.  A change that
+ * does not apply is taken out of the batch with its reason and acked
+ * failed; the others go on.  A batch that fails its checks is bisected:
+ * the first half is tried on the tip, then the rest on what passed, and
+ * so on down to the culprits, which are acked failed with the check's
  * output while everything that passes lands.  The branch only ever
  * moves from its old tip to a commit whose tree passed every check.
  *
@@ -76,10 +81,16 @@ struct wf_apply_opts {
 	 * wf_checks_opts), gives its leases back and returns WF_EINTR.
 	 */
 	const volatile sig_atomic_t *interrupt;
+	/*
+	 * The target's lane (lib/lane.h), taken by the caller, borrowed;
+	 * NULL: the step takes it itself for its length, and fails with
+	 * WF_EBUSY when another holds it.
+	 */
+	struct wf_lane *lane;
 };
 
 #define WF_APPLY_OPTS_INIT { 8, 0, NULL, 600000, 10, NULL, NULL, NULL, \
-	NULL, 600000, 2000, NULL, NULL, NULL, NULL }
+	NULL, 600000, 2000, NULL, NULL, NULL, NULL, NULL }
 
 /*
  * One step for branch `target` ("main" or "refs/heads/main"): lease up
@@ -91,11 +102,13 @@ struct wf_apply_opts {
  * already on the branch is acked landed without building it again.
  * Uses the repository's identity for the committer, and a check result
  * cache in `q`.  WF_ENOTFOUND when the branch does not exist, WF_EBUSY
- * when the branch kept moving (or the queue stayed locked), WF_EINTR
- * when interrupted, WF_EOS / WF_ENOMEM; *out is then NULL, the leases
- * are given back (the attempt not counted), and the branch is
- * unchanged unless the failure came after it moved (then the landed
- * entries are acked, or left leased for wf_apply_recover()).
+ * when another holds the lane (opts->lane NULL; nothing is leased
+ * then), or the branch kept moving (moved by writers outside the lane),
+ * or the queue stayed locked; WF_EINTR when interrupted, WF_EOS /
+ * WF_ENOMEM; *out is then NULL, the leases are given back (the attempt
+ * not counted), and the branch is unchanged unless the failure came
+ * after it moved (then the landed entries are acked, or left leased for
+ * wf_apply_recover()).
  */
 int wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
     const char *target, const struct wf_apply_opts *opts);

@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "change.h"
 #include "check_suites.h"
 #include "error.h"
+#include "lane.h"
 
 static char dir[256], db[300];
 static git_repository *repo;
@@ -481,6 +483,72 @@ START_TEST(test_failed_step_releases)
 }
 END_TEST
 
+/* Another holds the branch's lane: nothing is leased, nothing moves. */
+START_TEST(test_step_in_the_lane)
+{
+	struct wf_apply_opts o = WF_APPLY_OPTS_INIT;
+	struct wf_lane *other;
+	json_t *res, *v;
+	char *before, *after;
+
+	enqueue_files(2, NULL, 0, "BAD");
+	before = git_out("git rev-parse main");
+	ck_assert_int_eq(wf_lane_open(&other, repo, "main"), 0);
+	ck_assert_int_eq(wf_lane_take(NULL, other, "other"), 0);
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", NULL), WF_EBUSY);
+	ck_assert_ptr_null(res);
+	ck_assert_ptr_nonnull(strstr(wf_error_last(),
+	    "branch 'main' is being landed by 'other@"));
+	ck_assert_int_eq(wf_queue_show(&v, q, "c0"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(v, "state")),
+	    "queued");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "attempts")), 0);
+	json_decref(v);
+	after = git_out("git rev-parse main");
+	ck_assert_str_eq(before, after);
+	free(after);
+	/* The holder steps in the lane it holds. */
+	o.lane = other;
+	ck_assert_int_eq(wf_apply_step(&res, repo, q, "main", &o), 0);
+	ck_assert_int_eq(count_state(res, "landed"), 2);
+	ck_assert(wf_lane_held(other));
+	json_decref(res);
+	wf_lane_free(other);
+	free(before);
+}
+END_TEST
+
+/*
+ * A holder that died and was not reaped yet is gone: its leases are
+ * settled, as its lane was let go.
+ */
+START_TEST(test_recover_unreaped)
+{
+	json_t *leased, *res;
+	char owner[300], host[256];
+	siginfo_t si;
+	pid_t pid;
+
+	enqueue_files(1, NULL, 0, "BAD");
+	if ((pid = fork()) == 0)
+		_exit(0);
+	memset(&si, 0, sizeof(si));
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	ck_assert_int_eq(kill(pid, 0), 0);
+	gethostname(host, sizeof(host));
+	snprintf(owner, sizeof(owner), "wf-apply/0@%s:%ld", host, (long)pid);
+	ck_assert_int_eq(wf_queue_lease(&leased, q, "main", 1, owner, 600000),
+	    0);
+	ck_assert_int_eq(json_array_size(leased), 1);
+	json_decref(leased);
+	ck_assert_int_eq(wf_apply_recover(&res, repo, q, "main", NULL), 0);
+	waitpid(pid, NULL, 0);
+	ck_assert_int_eq(json_array_size(res), 1);
+	ck_assert_str_eq(state_at(res, 0), "queued");
+	json_decref(res);
+}
+END_TEST
+
 /* A lock a killed process left on the branch does not stop landing. */
 START_TEST(test_stale_lock_removed)
 {
@@ -656,6 +724,7 @@ apply_suite(void)
 	tcase_add_test(tc, test_failed_step_releases);
 	tcase_add_test(tc, test_landed_before_is_not_rebuilt);
 	tcase_add_test(tc, test_commits_as_libgit2_writes_them);
+	tcase_add_test(tc, test_step_in_the_lane);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("checks");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -670,6 +739,7 @@ apply_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_recover_after_crash);
 	tcase_add_test(tc, test_stale_lock_removed);
+	tcase_add_test(tc, test_recover_unreaped);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("trailer");
 	tcase_add_test(tc, test_queue_id_trailer);

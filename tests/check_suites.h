@@ -20,6 +20,7 @@
 	WF_SUITE(json) \
 	WF_SUITE(json_dump) \
 	WF_SUITE(landing) \
+	WF_SUITE(lane) \
 	WF_SUITE(match) \
 	WF_SUITE(patch) \
 	WF_SUITE(plan) \
