@@ -19,7 +19,9 @@
 # failed or dead, or after BENCH_TIMEOUT seconds (default 900); the
 # appliers are then stopped with SIGTERM.  Each run is checked: every
 # change on the branch exactly once (by its Queue-Id trailer), and in
-# queue order.  Repositories and logs are left in bench/out/contention/.
+# queue order.  WF_BIN (default bin/ of this tree) is where the tools
+# are, so that another build can be measured the same way.
+# Repositories and logs are left in bench/out/contention/.
 # Exits non-zero only when a tool fails or a check does not hold,
 # never on the ratio.
 set -u
@@ -51,10 +53,11 @@ if [ "$changes" -lt 1 ] || [ "$appliers" -lt 2 ] || [ "$runs" -lt 1 ] ||
 	    "must be 1 or more, APPLIERS 2 or more" >&2
 	exit 2
 fi
+bin=${WF_BIN:-$src/bin}
 for f in wf-enqueue wf-apply wf-queue; do
-	[ -x "$src/bin/$f" ] || fail "'$src/bin/$f' is not built; run make"
+	[ -x "$bin/$f" ] || fail "'$bin/$f' is not built; run make"
 done
-PATH=$src/bin:$PATH
+PATH=$bin:$PATH
 export GIT_AUTHOR_NAME='A U Thor' GIT_AUTHOR_EMAIL='author@example.com'
 export GIT_COMMITTER_NAME='C O Mitter' GIT_COMMITTER_EMAIL='c@example.com'
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE WF_DB
