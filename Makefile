@@ -7,6 +7,8 @@
 #   make check-patch-long
 #                        lib/patch.c against git apply over thousands of
 #                        generated patches (PATCH_CASES, PATCH_SEEDS)
+#   make fuzz            build the libFuzzer harnesses of tests/fuzz with
+#                        clang and run each for FUZZ_TIME seconds
 #   make install         install tools, man pages and hooks under $(PREFIX)
 #   make SANITIZE=address,undefined check
 #                        the same suite under the sanitizers
@@ -76,6 +78,14 @@ TEST_OBJ = $(TEST_SRC:.c=.o)
 # Small drivers of library code for the shell tests.
 TEST_HELPERS = tests/test-patch
 
+# The fuzz harnesses (tests/fuzz/<name>.c).  make check runs each over
+# its regression inputs and seeds, through tests/fuzz/driver.c and the
+# normal compiler; make fuzz links them with libFuzzer, built with clang
+# from a copy of the library's objects of its own (tests/fuzz/obj/).
+FUZZ_NAMES = json change patch workflow event tar
+FUZZ_COMMON = tests/fuzz/common.o
+FUZZ_REGRESS = $(FUZZ_NAMES:%=tests/fuzz/regress-%)
+
 all: lib/libwf.a $(BINS)
 
 # Objects are rebuilt when the flags change (a SANITIZE build after a
@@ -107,14 +117,20 @@ tests/check_wf: $(TEST_OBJ) lib/libwf.a
 tests/test-%: tests/test-%.o lib/libwf.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< lib/libwf.a $(PKG_LIBS) $(LIBS)
 
+tests/fuzz/regress-%: tests/fuzz/%.o tests/fuzz/driver.o $(FUZZ_COMMON) \
+    lib/libwf.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/driver.o $(FUZZ_COMMON) \
+		lib/libwf.a $(PKG_LIBS) $(LIBS)
+
 deps:
 	@sh contrib/deps.sh
 
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: all tests/check_wf $(TEST_HELPERS) bench-compiles
+test: all tests/check_wf $(TEST_HELPERS) $(FUZZ_REGRESS) bench-compiles
 	./tests/check_wf
+	sh tests/fuzz/regress.sh $(FUZZ_NAMES)
 	sh tests/run.sh
 
 # The benchmarks' C programs are built by their scripts; make sure the
@@ -137,6 +153,55 @@ check-patch-long: all tests/test-patch
 		python3 tests/patch-differential.py --seed $$s \
 		    --cases $(PATCH_CASES) tests/test-patch || exit 1; \
 	done
+
+# make fuzz: clang's libFuzzer with ASan and UBSan, over a copy of the
+# library compiled for it (coverage instrumented), never the objects of
+# the normal build.  FUZZ_TIME seconds per harness, one at a time;
+# FUZZ=name runs only that one.  The corpus grows in tests/fuzz/corpus/;
+# crashes are written to tests/fuzz/crash/ (see tests/fuzz/README).
+FUZZ_CC = /usr/bin/clang
+FUZZ_TIME ?= 30
+FUZZ ?= $(FUZZ_NAMES)
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+# clang also warns of the SSE2 loads of unaligned bytes (which
+# _mm_loadu_si128 is for) and of SQL texts split over lines in arrays.
+FUZZ_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-DWF_VERSION='"$(VERSION)"' -DWF_DATADIR='"$(DATADIR)"' -Ilib \
+	$(WARNINGS) -Wno-cast-align -Wno-string-concatenation \
+	-g -O1 $(FUZZ_SAN) $(PKG_CFLAGS)
+FUZZ_LIB_OBJ = $(LIB_SRC:lib/%.c=tests/fuzz/obj/lib/%.o)
+
+FUZZ_FLAGS_FILE = tests/fuzz/obj/.build-flags
+$(FUZZ_FLAGS_FILE): FORCE
+	@mkdir -p tests/fuzz/obj
+	@echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - $@ || \
+		echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > $@
+
+tests/fuzz/obj/lib/%.o: lib/%.c $(FUZZ_FLAGS_FILE)
+	@mkdir -p tests/fuzz/obj/lib
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
+		-c -o $@ $<
+
+tests/fuzz/obj/libwf.a: $(FUZZ_LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(FUZZ_LIB_OBJ)
+
+tests/fuzz/obj/%.o: tests/fuzz/%.c $(FUZZ_FLAGS_FILE)
+	@mkdir -p tests/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP \
+		-c -o $@ $<
+
+tests/fuzz/obj/fuzz-%: tests/fuzz/obj/%.o tests/fuzz/obj/common.o \
+    tests/fuzz/obj/libwf.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		tests/fuzz/obj/common.o tests/fuzz/obj/libwf.a $(PKG_LIBS) \
+		$(LIBS)
+
+fuzz:
+	@sh contrib/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ:%=tests/fuzz/obj/fuzz-%)
+	@sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ)
 
 bench: all
 	@for b in bench/*.sh; do sh "$$b" || exit 1; done
@@ -161,6 +226,7 @@ uninstall:
 clean:
 	rm -rf bin lib/*.o lib/*.d lib/libwf.a cmd/*.o cmd/*.d tests/*.o \
 		tests/*.d tests/check_wf $(TEST_HELPERS) tests/trash.* \
+		tests/fuzz/*.o tests/fuzz/*.d $(FUZZ_REGRESS) tests/fuzz/obj \
 		$(FLAGS_FILE)
 
 FORCE:
@@ -168,7 +234,9 @@ FORCE:
 # Keep cmd/*.o: they are not throwaway intermediates.
 .SECONDARY:
 
-.PHONY: all check check-patch-long test demo bench bench-compiles install uninstall clean deps FORCE
+.PHONY: all check check-patch-long test demo bench bench-compiles fuzz install uninstall clean deps FORCE
 
 -include $(LIB_OBJ:.o=.d) $(CMD_COMMON:.o=.d) $(TOOLS:%=cmd/%.d) \
-	$(TEST_OBJ:.o=.d) $(TEST_HELPERS:=.d)
+	$(TEST_OBJ:.o=.d) $(TEST_HELPERS:=.d) \
+	$(FUZZ_NAMES:%=tests/fuzz/%.d) tests/fuzz/driver.d $(FUZZ_COMMON:.o=.d) \
+	$(wildcard tests/fuzz/obj/*.d tests/fuzz/obj/lib/*.d)

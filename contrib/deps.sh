@@ -2,6 +2,9 @@
 # Install the Debian packages wf builds with, if pkg-config cannot find them.
 # Exits 0 when everything is present; installs with apt-get when run as root;
 # otherwise prints the exact command to run and fails.
+#
+#   deps.sh          what make, make check and make demo need
+#   deps.sh fuzz     that and clang, for make fuzz
 set -u
 
 # pkg-config module : Debian package
@@ -32,6 +35,13 @@ for py in python3 /usr/bin/python3; do
 	fi
 done
 [ -n "$have_jsonschema" ] || missing="$missing python3-jsonschema"
+# make fuzz: Debian's clang, and its runtimes (libFuzzer, the
+# sanitizers), which clang only recommends.
+if [ "${1:-}" = fuzz ]; then
+	[ -x /usr/bin/clang ] || missing="$missing clang"
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a \
+	    >/dev/null 2>&1 || missing="$missing libclang-rt-14-dev"
+fi
 
 [ -z "$missing" ] && exit 0
 
