@@ -193,6 +193,10 @@ scan_to(struct scan *sc, const struct wf_jpath *p, int level)
 	if (sc->i >= sc->len)
 		return -1;
 	if (p->item[level].key) {
+		/* jansson keeps the last of duplicate keys: so does this. */
+		size_t found = 0;
+		int have = 0;
+
 		if (sc->s[sc->i] != '{')
 			return -1;
 		sc->i++;
@@ -209,11 +213,17 @@ scan_to(struct scan *sc, const struct wf_jpath *p, int level)
 			if (sc->i >= sc->len || sc->s[sc->i] != ':')
 				return -1;
 			sc->i++;
-			if (eq)
-				return scan_to(sc, p, level + 1);
+			if (eq) {
+				found = sc->i;
+				have = 1;
+			}
 			if (scan_value(sc) < 0)
 				return -1;
 			scan_ws(sc);
+			if (sc->i < sc->len && sc->s[sc->i] == '}' && have) {
+				sc->i = found;
+				return scan_to(sc, p, level + 1);
+			}
 			if (sc->i >= sc->len || sc->s[sc->i] != ',')
 				return -1;
 			sc->i++;

@@ -200,6 +200,27 @@ START_TEST(locate_path)
 }
 END_TEST
 
+/* Found by fuzzing: of duplicate keys, jansson keeps the last. */
+START_TEST(locate_duplicate_key)
+{
+	const char *text = "{\"s\": [{\"id\": 1}],\n \"s\": [{\"t\": 2}]}";
+	struct wf_json_reader *r = test_reader(text);
+	struct wf_json_doc d;
+	struct wf_jpath p = WF_JPATH_INIT;
+	unsigned long line, col;
+
+	ck_assert_int_eq(wf_json_reader_next(&d, r), 1);
+	wf_jpath_push_key(&p, "s");
+	wf_jpath_push_index(&p, 0);
+	wf_jpath_push_key(&p, "t");
+	ck_assert_int_eq(wf_json_locate(&line, &col, &d, &p), 0);
+	ck_assert_uint_eq(line, 2);
+	ck_assert_uint_eq(col, 14);
+	json_decref(d.value);
+	test_reader_free(r);
+}
+END_TEST
+
 START_TEST(check_unknown_field)
 {
 	static const char *const keys[] = { "name", NULL };
@@ -440,6 +461,7 @@ json_suite(void)
 	tc = tcase_create("path");
 	tcase_add_test(tc, path_format);
 	tcase_add_test(tc, locate_path);
+	tcase_add_test(tc, locate_duplicate_key);
 	tcase_add_test(tc, check_unknown_field);
 	tcase_add_test(tc, canonical_sorts_keys);
 	suite_add_tcase(s, tc);
