@@ -395,14 +395,17 @@ range_base(char *base, git_repository *repo, const char *head,
 	return 0;
 }
 
-/* Bytes as text when they are UTF-8, else as `key`_base64. */
+/*
+ * Bytes as text when they are UTF-8 without a NUL (which a request's
+ * strings may not hold), else as `key`_base64.
+ */
 static int
 set_bytes(json_t *v, const char *key, const char *data, size_t len)
 {
 	char b64key[64], *enc;
 	int error;
 
-	if (wf_str_utf8_valid(data, len))
+	if (wf_str_utf8_valid(data, len) && !memchr(data, '\0', len))
 		return json_object_set_new(v, key, json_stringn(data, len));
 	snprintf(b64key, sizeof(b64key), "%s_base64", key);
 	if (!(enc = wf_change_base64(data, len)))

@@ -1756,7 +1756,8 @@ opt_bytes(struct ctx *c, struct bytes *out, json_t *obj, const char *key)
 }
 
 /*
- * Write bytes in their canonical form: as text when they are UTF-8,
+ * Write bytes in their canonical form: as text when they are UTF-8
+ * without a NUL (which a JSON string read back by jansson cannot hold),
  * however they came, else as base64.
  */
 static int
@@ -1764,7 +1765,8 @@ canon_bytes(struct wf_json_buf *b, const char *key, const struct bytes *v)
 {
 	char b64key[64], *enc;
 
-	if (wf_str_utf8_valid(v->data, v->len)) {
+	if (wf_str_utf8_valid(v->data, v->len) &&
+	    !memchr(v->data, '\0', v->len)) {
 		canon_key(b, key);
 		wf_json_buf_string(b, v->data, v->len);
 		return 0;

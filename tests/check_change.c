@@ -741,6 +741,32 @@ START_TEST(canonical_text_is_canonical)
 END_TEST
 
 /*
+ * Found by fuzzing: a patch with a NUL byte (a --text diff) is kept as
+ * base64, never as a JSON string jansson will not read back, so the
+ * queue can read the request it stored.
+ */
+START_TEST(nul_bytes_stay_base64)
+{
+	static const char req[] = "{\"id\": \"n/1\", \"target\": \"main\","
+	    " \"kind\": \"patch\", \"patch_base64\": \"ZGlmZiAtLWdpdCBhL24gYi9u"
+	    "Cm5ldyBmaWxlIG1vZGUgMTAwNjQ0Ci0tLSAvZGV2L251bGwKKysrIGIvbgpAQCAtMC"
+	    "wwICsxIEBACithAGIK\"}";
+	struct wf_change *c, *again;
+	json_t *canon;
+
+	ck_assert_msg(parse(&c, req) == 0, "refused: %s", wf_error_last());
+	ck_assert_ptr_nonnull(strstr(c->text, "\"patch_base64\":"));
+	ck_assert_ptr_null(strstr(c->text, "\\u0000"));
+	ck_assert_ptr_nonnull(canon = wf_change_canonical(c));
+	ck_assert_int_eq(wf_change_from_canonical(&again, c->text, c->paths,
+	    &c->hash), 0);
+	wf_change_free(again);
+	json_decref(canon);
+	wf_change_free(c);
+}
+END_TEST
+
+/*
  * With a memo of trees, a stream is checked against one snapshot of its
  * branch: moving the branch meanwhile changes nothing for it, while a
  * request parsed without the memo sees the new tip.
@@ -822,6 +848,7 @@ change_suite(void)
 	tcase_add_test(tc, valid_patch);
 	tcase_add_test(tc, canonical_hash_ignores_order);
 	tcase_add_test(tc, canonical_text_is_canonical);
+	tcase_add_test(tc, nul_bytes_stay_base64);
 	tcase_add_test(tc, stream_sees_one_snapshot);
 	tcase_add_test(tc, base64_strict);
 	tcase_add_test(tc, adversarial_paths);

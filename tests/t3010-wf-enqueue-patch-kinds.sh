@@ -1,7 +1,7 @@
 #!/bin/sh
 # wf-enqueue --patch takes every kind of patch git apply --index takes,
-# and wf-apply lands the tree git would write.  (NUL bytes in a --text
-# patch: t4010 and t3000.)
+# and wf-apply lands the tree git would write, NUL bytes of a --text
+# patch included.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -83,6 +83,24 @@ test_expect_success 'wf-apply lands them as git apply --index would' '
 	 done && git write-tree) >want &&
 	git -C repo rev-parse "main^{tree}" >got &&
 	test_cmp want got
+'
+
+test_expect_success 'a --text patch with NUL bytes lands with them, from a file and as JSON' '
+	(cd ref && git checkout -q -f main && git reset -q --hard origin/main &&
+	 printf "a\0b\n" >nul && printf "c\0d\n" >nul2 &&
+	 git add nul nul2 && git diff --cached --text -- nul >../nul.patch &&
+	 git diff --cached --text -- nul2 >../nul2.patch &&
+	 git reset -q --hard origin/main) &&
+	grep -c "^+a" nul.patch &&
+	printf "{\"id\": \"n/2\", \"target\": \"main\", \"kind\": \"patch\", \"patch_base64\": \"%s\"}\n" \
+		"$(base64 -w0 <nul2.patch)" >nul2.json &&
+	(cd repo && wf-enqueue --patch ../nul.patch --id n/1 --target main &&
+	 wf-enqueue ../nul2.json && wf-apply) >out &&
+	test $(grep -c "\"state\":\"landed\"" out) -eq 2 &&
+	git -C repo cat-file blob main:nul >got && printf "a\0b\n" >want &&
+	cmp want got &&
+	git -C repo cat-file blob main:nul2 >got && printf "c\0d\n" >want &&
+	cmp want got
 '
 
 test_done
