@@ -82,7 +82,7 @@ TEST_HELPERS = tests/test-patch
 # its regression inputs and seeds, through tests/fuzz/driver.c and the
 # normal compiler; make fuzz links them with libFuzzer, built with clang
 # from a copy of the library's objects of its own (tests/fuzz/obj/).
-FUZZ_NAMES = json change patch workflow event tar
+FUZZ_NAMES = json change patch mail workflow event tar
 FUZZ_COMMON = tests/fuzz/common.o
 FUZZ_REGRESS = $(FUZZ_NAMES:%=tests/fuzz/regress-%)
 

@@ -56,6 +56,16 @@ patch)
 		[ "$(wc -c <"$f")" -le 16384 ] || rm -f "$f"
 	done
 	;;
+mail)
+	[ -n "$history" ] || exit 0
+	git -C "$src" rev-parse --git-dir >/dev/null 2>&1 || exit 0
+	git -C "$src" format-patch --stdout -3 HEAD >"$dir/history.mbox"
+	for c in $(git -C "$src" rev-list --no-merges -n 30 HEAD); do
+		f=$dir/history-$c.mbox
+		git -C "$src" format-patch -1 --stdout "$c" >"$f"
+		[ "$(wc -c <"$f")" -le 16384 ] || rm -f "$f"
+	done
+	;;
 workflow)
 	take "$src"/contrib/demo/catalog/*.json "$src"/tests/t1000/catalog/*.json
 	take_stream "$src"/contrib/demo/catalog
