@@ -131,7 +131,7 @@ check: deps
 test: all tests/check_wf $(TEST_HELPERS) $(FUZZ_REGRESS) bench-compiles
 	./tests/check_wf
 	sh tests/fuzz/regress.sh $(FUZZ_NAMES)
-	sh tests/run.sh
+	WF_SANITIZE='$(SANITIZE)' sh tests/run.sh
 
 # The benchmarks' C programs are built by their scripts; make sure the
 # library has not moved from under them.

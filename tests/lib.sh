@@ -49,6 +49,22 @@ TEST_OUTSIDE=${TMPDIR:-/tmp}
 export TEST_OUTSIDE
 TMPDIR=$TRASH/.tmp
 export TMPDIR
+# Under make SANITIZE=... check, a sanitizer's report ends the tool at
+# once (abort: a signal, never an exit status a test could take for a
+# refusal), and any report fails the test it appeared in, whatever the
+# test expected: ASan's and LSan's are written to $WF_SANITIZER_LOG,
+# which test_done checks; UBSan's (gcc's runtime writes them to stderr
+# whatever log_path says) are looked for, with WF_SANITIZE set, in the
+# files each test wrote.  A plain build ignores these options.
+if [ -z "$WF_SANITIZE" ] && [ -f "$WF_SRC/.build-flags" ]; then
+	WF_SANITIZE=$(sed -n 's/.*-fsanitize=\([^ ]*\).*/\1/p' \
+	    "$WF_SRC/.build-flags")
+fi
+WF_SANITIZER_LOG=$TRASH/.sanitizer
+mkdir -p "$WF_SANITIZER_LOG" || exit 1
+ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:log_path=$WF_SANITIZER_LOG/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+UBSAN_OPTIONS="abort_on_error=1:halt_on_error=1:print_stacktrace=1:log_path=$WF_SANITIZER_LOG/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export ASAN_OPTIONS UBSAN_OPTIONS WF_SANITIZER_LOG WF_SANITIZE
 git config --global init.defaultBranch main
 git config --global user.name 'A U Thor'
 git config --global user.email 'author@example.com'
@@ -60,14 +76,37 @@ say() {
 	printf '%s\n' "$*"
 }
 
+# The files under $TRASH written since $TRASH/.stamp that hold a
+# sanitizer's report: a line "file:line:col: runtime error: ..." or
+# "SUMMARY: ...Sanitizer: ..." (anchored, so that a copy of this file,
+# which tests of the project's own history make, is none).
+sanitizer_reports() {
+	find "$TRASH" -type f -newer "$TRASH/.stamp" ! -path "*/.git/*" \
+	    ! -name "*.db" ! -name "*.db-*" ! -name .stamp -size -8M \
+	    -exec grep -l -E \
+	    "^[^[:space:]]+:[0-9]+:[0-9]+: runtime error: |^SUMMARY: [A-Za-z]+Sanitizer: " \
+	    {} + 2>/dev/null
+}
+
 test_expect_success() {
 	test_count=$((test_count + 1))
+	[ -z "$WF_SANITIZE" ] || : >"$TRASH/.stamp"
 	if [ -n "$WF_TEST_VERBOSE" ]; then
 		(eval "$2")
 	else
 		(eval "$2") >"$TRASH/.out" 2>&1
 	fi
-	if [ $? -eq 0 ]; then
+	wf_rc=$?
+	if [ -n "$WF_SANITIZE" ] && wf_reports=$(sanitizer_reports) &&
+	    [ -n "$wf_reports" ]; then
+		printf '%s\n' "$wf_reports" | while read -r f; do
+			say "# sanitizer report in ${f#"$TRASH"/}:"
+			grep -h -A12 -E "runtime error: |Sanitizer: " "$f" |
+				sed -e 's/^/#	/'
+		done
+		wf_rc=1
+	fi
+	if [ $wf_rc -eq 0 ]; then
 		say "ok $test_count - $1"
 	else
 		test_failed=$((test_failed + 1))
@@ -80,6 +119,13 @@ test_expect_success() {
 }
 
 test_done() {
+	for report in "$WF_SANITIZER_LOG"/*; do
+		[ -f "$report" ] || continue
+		test_count=$((test_count + 1))
+		test_failed=$((test_failed + 1))
+		say "not ok $test_count - no sanitizer report: ${report#"$TRASH"/}"
+		sed -e 's/^/#	/' "$report"
+	done
 	say "# $TEST_NAME: $test_count tests, $test_failed failed"
 	if [ "$test_failed" -eq 0 ]; then
 		cd "$TEST_DIRECTORY" && rm -rf "$TRASH"
