@@ -133,7 +133,9 @@ test_expect_success 'a patch that does not apply and is not there fails' '
 # The branch side of "already there": a commit's patch id as git
 # patch-id --stable gives it for git's diff of the commit (without the
 # rename scores, which libgit2 computes its own way), with and without
-# renames, on every kind of text change, and on recent history.
+# renames, on every kind of text change, and on recent history.  The
+# diff is git's --binary one, as patches are queued: git patch-id hashes
+# a binary file's abbreviated ids, which --binary writes in full.
 noscore() {
 	grep -v "^similarity index \|^dissimilarity index "
 }
@@ -141,9 +143,10 @@ noscore() {
 ids_agree() {
 	for c in $(git -C "$1" rev-list --first-parent --no-merges --max-count=$2 HEAD); do
 		git -C "$1" rev-parse -q --verify $c^ >/dev/null || continue
-		plain=$(git -C "$1" show --no-renames --format= $c | noscore |
+		plain=$(git -C "$1" show --binary --no-renames --format= $c |
+			noscore |
 			git patch-id --stable | cut -c1-40)
-		renamed=$(git -C "$1" show -M --format= $c | noscore |
+		renamed=$(git -C "$1" show --binary -M --format= $c | noscore |
 			git patch-id --stable | cut -c1-40)
 		test -n "$plain" || continue
 		test -n "$renamed" || renamed=$plain
@@ -165,6 +168,8 @@ test_expect_success 'patch ids of commits are git patch-id --stable ones' '
 	git rm -q "sp ace" && git commit -q -m delete &&
 	printf "%s\n" if "	indented" fi >d && git add d && git commit -q -m d &&
 	printf "%s\n" if "	indented" fi if "	indented" fi >d && git commit -q -am dd &&
+	printf "x\0y\n" >bin && echo more >>d && git add . &&
+	git commit -q -m "binary and text" &&
 	ids_agree . 20
 '
 
