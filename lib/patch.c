@@ -349,6 +349,9 @@ delta_apply(unsigned char **out, size_t *outlen, const unsigned char *src,
 	if (ssize != srclen)
 		return wf_error_set(WF_ECONFLICT, "file '%s': binary patch "
 		    "does not apply (the preimage has another size)", path);
+	/* Each byte of delta makes at most 0xffffff of the result. */
+	if (tsize / 0xffffff > dlen)
+		goto bad;
 	if (!(res = malloc(tsize ? tsize : 1)))
 		return wf_error_oom();
 	while (p < end) {

@@ -6,6 +6,7 @@
  * that may hold NUL bytes.  See lib/patch.c for why wf has its own.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1126,6 +1127,12 @@ inflate_all(unsigned char **out, const unsigned char *data, size_t size,
 	int st;
 
 	*out = NULL;
+	/*
+	 * deflate expands data at most 1032 times: a larger size is a lie,
+	 * which must not size an allocation (nor pass zlib's uInt).
+	 */
+	if (inflated > UINT_MAX || inflated / 1032 > size + 1)
+		return 1;
 	if (!(buf = malloc(inflated ? inflated : 1)))
 		return wf_error_oom();
 	memset(&z, 0, sizeof(z));

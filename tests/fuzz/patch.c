@@ -117,6 +117,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (error < 0) {
 		if (p || (error != WF_EINPUT && error != WF_ENOMEM))
 			fuzz_fail("wf_patch_parse returned %d", error);
+		/* No text this small needs that much: a size believed. */
+		if (error == WF_ENOMEM && size < (1u << 20))
+			fuzz_fail("out of memory parsing %zu bytes", size);
 		fuzz_note("not parsed: %s", wf_error_last());
 		return 0;
 	}
