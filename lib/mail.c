@@ -74,6 +74,26 @@ chomp(const char *l, size_t n)
  * git mailsplit's test for an mbox separator: "From " and, near the end
  * of the line, something like "HH:MM:SS YYYY" with a year after 1990.
  */
+/*
+ * strtol() of s[0..end) in base 10, never reading past `end` (a line is
+ * not NUL-terminated: the last one ends the buffer); large values stop
+ * growing, which only compares them with a year.
+ */
+static long
+year_at(const char *s, const char *end)
+{
+	long v = 0;
+	int neg = 0;
+
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	if (s < end && (*s == '+' || *s == '-'))
+		neg = *s++ == '-';
+	while (s < end && isdigit((unsigned char)*s) && v < 1000000)
+		v = v * 10 + (*s++ - '0');
+	return neg ? -v : v;
+}
+
 static int
 is_from_line(const char *l, size_t n)
 {
@@ -96,7 +116,7 @@ is_from_line(const char *l, size_t n)
 	    !isdigit((unsigned char)colon[1]) ||
 	    !isdigit((unsigned char)colon[2]))
 		return 0;
-	if (colon + 3 < l + n && strtol(colon + 3, NULL, 10) <= 90)
+	if (colon + 3 < l + n && year_at(colon + 3, l + n) <= 90)
 		return 0;
 	return 1;
 }
