@@ -15,6 +15,7 @@
 #include "apply.h"
 #include "checks.h"
 #include "common.h"
+#include "clock.h"
 #include "error.h"
 #include "git.h"
 #include "lane.h"
@@ -426,15 +427,6 @@ struct slot {
 /* How often a target another process lands on is looked at again. */
 #define LANE_POLL_MS 50
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Take the lane of target `tg` for worker `w`.  WF_EBUSY when another
  * holds it, told once per wait (unless it is a worker of this process:
@@ -512,7 +504,7 @@ work(void *arg)
 	o.progress_payload = w;
 	while (!stopping(run)) {
 		worked = held = 0;
-		now = mono_ms();
+		now = wf_clock_ms();
 		for (t = 0; t < run->ntargets && !stopping(run); t++) {
 			/* Workers start on different targets. */
 			struct slot *sl = &slots[(k = (t + (size_t)w->index) %
@@ -587,7 +579,7 @@ work(void *arg)
 		for (next = INT64_MAX, t = 0; t < run->ntargets; t++)
 			if (!slots[t].done && slots[t].due < next)
 				next = slots[t].due;
-		while (!stop && (now = mono_ms()) < next)
+		while (!stop && (now = wf_clock_ms()) < next)
 			sleep_ms(next - now < 50 ? next - now : 50);
 	}
 	error = 0;

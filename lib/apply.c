@@ -14,6 +14,7 @@
 #include "change.h"
 #include "checks.h"
 #include "cherry.h"
+#include "clock.h"
 #include "error.h"
 #include "guard.h"
 #include "lane.h"
@@ -62,25 +63,6 @@ struct step {
 
 /* Age at which a lock file on the branch is taken for a dead one's. */
 #define WF_STALE_LOCK_MS 3000
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	nanosleep(&ts, NULL);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 signature_default(git_signature **out, git_repository *repo)
@@ -686,7 +668,7 @@ progress(struct step *s, json_t *ev)
 static int
 keep_leases(struct step *s)
 {
-	int64_t now = mono_ms();
+	int64_t now = wf_clock_ms();
 	size_t i;
 	int error;
 
@@ -731,7 +713,7 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 	struct build b;
 	git_commit *c = NULL;
 	git_oid before, before_tree;
-	int64_t t0 = mono_ms();
+	int64_t t0 = wf_clock_ms();
 	size_t i, kept = 0;
 	int error;
 
@@ -791,7 +773,7 @@ build(git_oid *head, struct step *s, const git_oid *base, size_t *list,
 	*head = b.cur;
 	progress(s, json_pack("{s:s, s:s, s:I, s:I}", "event", "build",
 	    "target", s->branch, "changes", (json_int_t)kept, "ms",
-	    (json_int_t)(mono_ms() - t0)));
+	    (json_int_t)(wf_clock_ms() - t0)));
 	error = 0;
 out:
 	git_commit_free(c);
@@ -818,7 +800,7 @@ check(json_t **out, struct step *s, const git_oid *base, const git_oid *head,
 	git_commit *c = NULL;
 	json_t *res = NULL, *r;
 	char tree[GIT_OID_HEXSZ + 1], *ids = NULL;
-	int64_t t0 = mono_ms();
+	int64_t t0 = wf_clock_ms();
 	size_t i, len = 1, cached = 1;
 	int error;
 
@@ -866,7 +848,7 @@ check(json_t **out, struct step *s, const git_oid *base, const git_oid *head,
 	progress(s, json_pack("{s:s, s:s, s:I, s:s, s:b, s:b, s:I}", "event",
 	    "check", "target", s->branch, "changes", (json_int_t)k, "tree",
 	    tree, "ok", passed(res), "cached", (int)cached, "ms",
-	    (json_int_t)(mono_ms() - t0)));
+	    (json_int_t)(wf_clock_ms() - t0)));
 	*out = res;
 	error = 0;
 out:
@@ -1326,7 +1308,7 @@ wait_lock(struct step *s, int64_t *since)
 	int64_t age;
 
 	if (*since == 0)
-		*since = mono_ms();
+		*since = wf_clock_ms();
 	snprintf(path, sizeof(path), "%s%s%s.lock", dir,
 	    dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", s->refname);
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -1342,10 +1324,10 @@ wait_lock(struct step *s, int64_t *since)
 			return 0;
 		}
 	}
-	if (mono_ms() - *since > 60000)
+	if (wf_clock_ms() - *since > 60000)
 		return wf_error_set(WF_EBUSY, "branch '%s' stayed locked ('%s')",
 		    s->branch, path);
-	sleep_ms(50);
+	wf_clock_sleep_ms(50);
 	return 0;
 }
 
@@ -1468,7 +1450,7 @@ wf_apply_step(json_t **out, git_repository *repo, struct wf_queue *q,
 	if (!s.o.lane && ((error = wf_lane_open(&lane, repo, s.branch)) < 0 ||
 	    (error = wf_lane_take(NULL, lane, s.o.owner)) < 0))
 		goto out;
-	s.extended_at = mono_ms();
+	s.extended_at = wf_clock_ms();
 	if ((error = wf_queue_lease(&leased, q, s.branch, s.o.batch, owner,
 	    s.o.lease_ms)) < 0)
 		goto out;

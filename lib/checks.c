@@ -17,28 +17,10 @@
 
 #include "checks.h"
 #include "checks_dir.h"
+#include "clock.h"
 #include "error.h"
 
 extern char **environ;
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-	nanosleep(&ts, NULL);
-}
 
 void
 wf_checks_strv_free(char **v)
@@ -214,7 +196,7 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 	unsigned char chunk[8192];
 	int fds[2] = { -1, -1 }, devnull = -1, status = 0, exited = 0,
 	    eof = 0, timed_out = 0, stopped = 0, killed = 0, error;
-	int64_t start = mono_ms(), now, term_at = 0, drain_until = 0,
+	int64_t start = wf_clock_ms(), now, term_at = 0, drain_until = 0,
 	    next_tick, nap = 1, grace = o->grace_ms;
 	pid_t pid = -1, parent = getpid();
 	ssize_t got;
@@ -279,7 +261,7 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 		struct pollfd pfd;
 		int64_t wait;
 
-		now = mono_ms();
+		now = wf_clock_ms();
 		if (!exited) {
 			siginfo_t si;
 
@@ -329,7 +311,7 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 		wait = 100;
 		if (eof) {
 			/* Output closed: the exit is near; look soon. */
-			sleep_ms(nap);
+			wf_clock_sleep_ms(nap);
 			nap = nap < 64 ? nap * 2 : 100;
 			continue;
 		}
@@ -368,7 +350,7 @@ run_one(json_t **out, const char *command, struct wf_checks_dir *d,
 		    "signal", WIFSIGNALED(status) ?
 		    json_integer(WTERMSIG(status)) : json_null(),
 		    "timed_out", timed_out,
-		    "ms", (json_int_t)(mono_ms() - start),
+		    "ms", (json_int_t)(wf_clock_ms() - start),
 		    "cached", 0, "output", output);
 	}
 	error = *out ? 0 : wf_error_oom();

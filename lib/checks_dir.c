@@ -21,29 +21,11 @@
 
 #include "checks.h"
 #include "checks_dir.h"
+#include "clock.h"
 #include "error.h"
 
 #define PREFIX "wf-check."
 #define RECORD_MAX 512
-
-static void
-nap_ms(long ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	nanosleep(&ts, NULL);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *
 wf_checks_dir_tmp(const char *tmpdir)
@@ -278,11 +260,11 @@ sweep_once(const char *id, long pgid, unsigned long long start)
 static size_t
 sweep(const char *id, long pgid, unsigned long long start, long wait_ms)
 {
-	int64_t until = mono_ms() + wait_ms;
+	int64_t until = wf_clock_ms() + wait_ms;
 	size_t first = sweep_once(id, pgid, start), n = first;
 
-	while (n > 0 && mono_ms() < until) {
-		nap_ms(10);
+	while (n > 0 && wf_clock_ms() < until) {
+		wf_clock_sleep_ms(10);
 		n = sweep_once(id, pgid, start);
 	}
 	return first;
