@@ -218,18 +218,19 @@ static int
 enqueue(const char *path, const char *rows_path)
 {
 	sqlite3 *db = open_db(path);
-	sqlite3_stmt *ins, *aud;
+	sqlite3_stmt *ins, *pay, *aud;
 	struct row *rows;
 	char detail[256], when[64];
 	size_t n, i;
-	int64_t now;
+	int64_t now, qid;
 	double t0;
 
 	rows = read_rows(&n, rows_path);
 	ins = prepare(db, "INSERT INTO entries (id, target, kind, hash,"
-	    " payload, paths, priority, state, blocked, max_attempts,"
-	    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	    " paths, priority, state, blocked, max_attempts,"
+	    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?6, ?7,"
 	    " 'queued', 0, 5, ?8, ?8)");
+	pay = prepare(db, "INSERT INTO payloads (qid, payload) VALUES (?1, ?2)");
 	aud = prepare(db, audit_sql);
 	t0 = seconds();
 	now = now_ms();
@@ -242,17 +243,20 @@ enqueue(const char *path, const char *rows_path)
 		sqlite3_bind_text(ins, 2, rows[i].target, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 3, rows[i].kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 4, rows[i].hash, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 5, rows[i].payload, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 6, rows[i].paths, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 7, rows[i].priority);
 		sqlite3_bind_int64(ins, 8, now);
 		step_done(db, ins, "cannot insert an entry");
-		audit(db, aud, sqlite3_last_insert_rowid(db), rows[i].id, now,
-		    NULL, "queued", detail);
+		qid = sqlite3_last_insert_rowid(db);
+		sqlite3_bind_int64(pay, 1, qid);
+		sqlite3_bind_text(pay, 2, rows[i].payload, -1, SQLITE_STATIC);
+		step_done(db, pay, "cannot insert a payload");
+		audit(db, aud, qid, rows[i].id, now, NULL, "queued", detail);
 	}
 	exec(db, "COMMIT");
 	printf("%.6f %zu\n", seconds() - t0, n);
 	sqlite3_finalize(ins);
+	sqlite3_finalize(pay);
 	sqlite3_finalize(aud);
 	if (sqlite3_close(db) != SQLITE_OK)
 		die("cannot close '%s'", path);
@@ -289,10 +293,11 @@ work(const char *path, long batch, const char *owner, int ready_fd, int go)
 
 	if (!(l = calloc((size_t)batch, sizeof(*l))))
 		die("out of memory");
-	ready = prepare(db, "SELECT qid, id, payload FROM entries"
-	    " WHERE target = ?1 AND state IN ('queued', 'failed') AND"
-	    " blocked = 0 AND not_before <= ?2 ORDER BY priority DESC, qid"
-	    " LIMIT ?3");
+	ready = prepare(db, "SELECT e.qid, e.id, p.payload FROM entries e"
+	    " JOIN payloads p ON p.qid = e.qid"
+	    " WHERE e.target = ?1 AND e.state IN ('queued', 'failed') AND"
+	    " e.blocked = 0 AND e.not_before <= ?2"
+	    " ORDER BY e.priority DESC, e.qid LIMIT ?3");
 	lease = prepare(db, "UPDATE entries SET state = 'leased', attempts ="
 	    " attempts + 1, lease_owner = ?2, lease_token = ?3,"
 	    " lease_expires = ?4, leased_at = ?5, updated_at = ?5"

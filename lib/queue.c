@@ -93,6 +93,7 @@ _Static_assert(NMIGRATIONS == WF_QUEUE_SCHEMA_VERSION,
 
 enum stmt {
 	S_FIND, S_TOMB, S_INSERT, S_DEP, S_BLOCKED, S_AUDIT, S_POSITION,
+	S_POSITION_SPAN,
 	S_RECLAIM_SEL, S_READY, S_LEASE, S_ROW, S_GETSTATE, S_LAND,
 	S_DEPENDENT, S_UNBLOCK, S_FAIL, S_EXTEND, S_STAT, S_BEGIN, S_COMMIT,
 	S_ANY_WAITING, S_READY_P, S_WAITING, S_DEPS_OPEN, S_PAYLOAD, NSTMT
@@ -119,6 +120,10 @@ static const char *const stmt_sql[NSTMT] = {
 	    " state IN ('queued', 'failed') AND target = ?1 AND priority > ?2)"
 	    " + (SELECT count(*) FROM entries WHERE state IN ('queued',"
 	    " 'failed') AND target = ?1 AND priority = ?2 AND qid < ?3)",
+	/* The waiting entries of one priority from one qid to before another. */
+	[S_POSITION_SPAN] = "SELECT count(*) FROM entries WHERE state IN"
+	    " ('queued', 'failed') AND target = ?1 AND priority = ?2 AND"
+	    " qid >= ?3 AND qid < ?4",
 	[S_RECLAIM_SEL] = "SELECT qid, id, attempts, max_attempts, lease_owner"
 	    " FROM entries WHERE state = 'leased' AND lease_expires < ?1",
 	[S_READY] = "SELECT qid, created_at, not_before, state, id FROM entries"
@@ -1015,6 +1020,27 @@ position_of(int64_t *out, struct wf_queue *q, const char *target,
 	return 0;
 }
 
+/* The waiting entries of `target` and `priority` with from <= qid < to. */
+static int
+position_span(int64_t *out, struct wf_queue *q, const char *target,
+    int64_t priority, int64_t from, int64_t to)
+{
+	sqlite3_stmt *st;
+	int error, rc;
+
+	if ((error = get_stmt(&st, q, S_POSITION_SPAN)) < 0)
+		return error;
+	sqlite3_bind_text(st, 1, target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, priority);
+	sqlite3_bind_int64(st, 3, from);
+	sqlite3_bind_int64(st, 4, to);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return db_error(q, rc, "cannot count the queue");
+	*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
 /*
  * An id already stored (in entries, or archived when `st` is S_TOMB's),
  * whose row `st` is on: the same content is a no-op.
@@ -1040,11 +1066,7 @@ enqueue_existing(struct added *a, sqlite3_stmt *st,
 	sqlite3_reset(st);
 	a->state = state_index(state);
 	a->existing = 1;
-	/*
-	 * Counting its place costs a scan of the queue ahead of it: done
-	 * after the commit, so a large re-send does not hold the write
-	 * lock for it.
-	 */
+	/* Its place is counted after the commit (count_positions()). */
 	if (!tomb && is_waiting(state))
 		a->position = -1;
 	return 0;
@@ -1144,6 +1166,7 @@ enqueue_one(struct added *a, struct wf_queue_batch *b,
 	    b->audit_detail)) < 0)
 		goto out;
 	a->fresh = 1;
+	a->position = -1;
 	error = 0;
 out:
 	free(paths);
@@ -1224,6 +1247,7 @@ wf_queue_batch_add(struct wf_queue_batch *b, const struct wf_change *c)
 		}
 		wf_error_set(WF_ECONFLICT, "%s", a->error);
 		a->fresh = a->existing = 0;
+		a->position = 0;
 	} else if (error < 0) {
 		goto undo;
 	}
@@ -1240,77 +1264,84 @@ undo:
 	return error;
 }
 
-/* The last position of a (target, priority) pair in the batch so far. */
-struct last_pos {
-	unsigned int target;
-	int64_t priority, position;
-};
+static int
+by_place(const void *x, const void *y)
+{
+	const struct added *a = *(struct added *const *)x;
+	const struct added *b = *(struct added *const *)y;
+
+	if (a->target != b->target)
+		return a->target < b->target ? -1 : 1;
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	return a->qid < b->qid ? -1 : a->qid > b->qid;
+}
+
+/*
+ * The places of the waiting entries of a committed batch, new or
+ * there already: told, not kept, and counted after the commit, so no
+ * write lock is held for them.  In queue order, the first of each
+ * (target, priority) is counted and each later one is the one before
+ * plus the waiting entries between them, so a batch walks the queue
+ * ahead of it once, not once per entry.  One read transaction, so every
+ * count sees the same queue; a place that cannot be counted is left
+ * unknown (0).
+ */
+static void
+count_positions(struct wf_queue_batch *b)
+{
+	struct added **v, *prev = NULL;
+	size_t n = 0, i;
+	int64_t span = 0;
+
+	for (i = 0; i < b->n; i++)
+		n += b->a[i].position == -1;
+	if (n == 0)
+		return;
+	if (!(v = malloc(n * sizeof(*v))) ||
+	    sqlite3_exec(b->q->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		free(v);
+		for (i = 0; i < b->n; i++)
+			if (b->a[i].position == -1)
+				b->a[i].position = 0;
+		return;
+	}
+	for (i = 0, n = 0; i < b->n; i++)
+		if (b->a[i].position == -1)
+			v[n++] = &b->a[i];
+	qsort(v, n, sizeof(*v), by_place);
+	for (i = 0; i < n; i++) {
+		struct added *a = v[i];
+		const char *target = b->targets[a->target];
+
+		if (prev && prev->position > 0 && prev->target == a->target &&
+		    prev->priority == a->priority) {
+			if (position_span(&span, b->q, target, a->priority,
+			    prev->qid, a->qid) < 0)
+				a->position = 0;
+			else
+				a->position = prev->position + span;
+		} else if (position_of(&a->position, b->q, target,
+		    a->priority, a->qid) < 0)
+			a->position = 0;
+		prev = a;
+	}
+	rollback(b->q);
+	free(v);
+}
 
 int
 wf_queue_batch_commit(struct wf_queue_batch *b)
 {
-	struct last_pos *pairs = NULL, *p;
-	size_t npairs = 0, cap = 0, i, k;
-	int error = 0;
+	int error;
 
 	if (!b->open)
 		return wf_error_set(WF_ERROR, "the batch is closed");
-	/*
-	 * Positions, once the batch is in: the first new entry of each
-	 * (target, priority) is counted, and each later one of the same
-	 * pair is one behind the one before, since nothing else can come
-	 * between.  The pair of the entry before is the likeliest.
-	 */
-	for (i = 0, p = NULL; i < b->n; i++) {
-		struct added *a = &b->a[i];
-
-		if (!a->fresh)
-			continue;
-		if (!p || p->target != a->target || p->priority != a->priority) {
-			for (k = 0, p = NULL; k < npairs; k++)
-				if (pairs[k].target == a->target &&
-				    pairs[k].priority == a->priority) {
-					p = &pairs[k];
-					break;
-				}
-		}
-		if (p) {
-			a->position = ++p->position;
-			continue;
-		}
-		if (npairs == cap) {
-			struct last_pos *np;
-
-			cap = cap ? cap * 2 : 8;
-			if (!(np = realloc(pairs, cap * sizeof(*np)))) {
-				error = wf_error_oom();
-				goto out;
-			}
-			pairs = np;
-		}
-		if ((error = position_of(&a->position, b->q,
-		    b->targets[a->target], a->priority, a->qid)) < 0)
-			goto out;
-		p = &pairs[npairs++];
-		p->target = a->target;
-		p->priority = a->priority;
-		p->position = a->position;
-	}
 	if ((error = commit(b->q)) < 0)
-		goto out;
+		return error;
 	b->open = 0;
-	/* The places of entries that were there already: told, not kept. */
-	for (i = 0; i < b->n; i++) {
-		struct added *a = &b->a[i];
-
-		if (a->position == -1 && position_of(&a->position, b->q,
-		    b->targets[a->target], a->priority, a->qid) < 0)
-			a->position = 0;
-	}
-	error = 0;
-out:
-	free(pairs);
-	return error;
+	count_positions(b);
+	return 0;
 }
 
 size_t

@@ -301,6 +301,90 @@ START_TEST(enqueue_idempotent)
 }
 END_TEST
 
+/* A files request for `target`. */
+static struct wf_change *
+change_to(const char *id, const char *target, int priority)
+{
+	struct wf_json_reader *r;
+	struct wf_json_doc d;
+	struct wf_change *c;
+	char text[512];
+
+	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"%s\","
+	    " \"kind\": \"files\", \"priority\": %d, \"files\": [{\"path\":"
+	    " \"f/%s\", \"content\": \"aGk=\"}]}", id, target, priority, id);
+	test_doc(&d, &r, text);
+	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
+	    wf_error_last());
+	json_decref(d.value);
+	test_reader_free(r);
+	return c;
+}
+
+static json_int_t
+position_in(json_t *out, size_t i)
+{
+	json_t *p = json_object_get(json_array_get(out, i), "position");
+
+	return json_is_null(p) ? 0 : json_integer_value(p);
+}
+
+/*
+ * Places of a large re-send, counted once per target and priority, are
+ * each what the entry gets re-sent alone: across targets, priorities,
+ * leased and landed entries between them, ids given twice, any order.
+ */
+START_TEST(resend_positions)
+{
+	struct wf_change *batch[40];
+	json_t *out, *one, *got;
+	char id[32];
+	size_t i, n = 0;
+
+	for (i = 0; i < 60; i++) {
+		snprintf(id, sizeof(id), "e%zu", i);
+		enqueue_quiet(change_to(id, i % 4 == 3 ? "dev" : "main",
+		    (int)(i % 3)));
+	}
+	/* Five leased from the front of main, two of them landed. */
+	ck_assert_int_eq(wf_queue_lease(&got, q, "main", 5, "w", 60000), 0);
+	ck_assert_uint_eq(json_array_size(got), 5);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(wf_queue_ack_landed(q, field(got, i, "id"),
+		    field(got, i, "lease_token"), NULL), 0);
+	json_decref(got);
+	/* Every other entry, backwards, and every tenth one twice. */
+	for (i = 60; i-- > 0;) {
+		if (i % 2)
+			continue;
+		snprintf(id, sizeof(id), "e%zu", i);
+		batch[n++] = change_to(id, i % 4 == 3 ? "dev" : "main",
+		    (int)(i % 3));
+		if (i % 5 == 0)
+			batch[n++] = change_to(id, i % 4 == 3 ? "dev" : "main",
+			    (int)(i % 3));
+	}
+	ck_assert_int_eq(wf_queue_enqueue(&out, NULL, q, batch, n, 0), 0);
+	ck_assert_uint_eq(json_array_size(out), n);
+	for (i = 0; i < n; i++) {
+		one = enqueue(change_to(batch[i]->id, batch[i]->target,
+		    (int)batch[i]->priority));
+		ck_assert_msg(position_in(out, i) == position_in(one, 0),
+		    "%s: %lld in the batch, %lld alone", batch[i]->id,
+		    (long long)position_in(out, i),
+		    (long long)position_in(one, 0));
+		json_decref(one);
+	}
+	/* Of the 30 sent, e2 landed, e14 and e26 leased. */
+	for (i = 0, n = 0; i < json_array_size(out); i++)
+		n += position_in(out, i) != 0;
+	ck_assert_uint_eq(n, 30 - 3 + 6);
+	json_decref(out);
+	for (i = 0; i < 36; i++)
+		wf_change_free(batch[i]);
+}
+END_TEST
+
 START_TEST(priority_then_fifo)
 {
 	json_t *got, *payload, *again;
@@ -1281,6 +1365,7 @@ queue_suite(void)
 	tcase_add_test(tc, migrate_payloads);
 	tcase_add_test(tc, not_a_queue);
 	tcase_add_test(tc, enqueue_idempotent);
+	tcase_add_test(tc, resend_positions);
 	tcase_add_test(tc, priority_then_fifo);
 	tcase_add_test(tc, stale_token_refused);
 	tcase_add_test(tc, expiry_and_reclaim);
