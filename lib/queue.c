@@ -16,6 +16,7 @@
 #include "json.h"
 #include "hash.h"
 #include "queue.h"
+#include "str.h"
 #include "tarball.h"
 
 /*
@@ -157,8 +158,13 @@ static const char *const stmt_sql[NSTMT] = {
 	    " WHERE qid = ?1",
 	[S_STAT] = "INSERT INTO stats (name, value) VALUES (?1, ?2)"
 	    " ON CONFLICT (name) DO UPDATE SET value = value + ?2",
-	[S_ANY_WAITING] = "SELECT 1 FROM entries WHERE target = ?1 AND state"
-	    " IN ('queued', 'failed') AND blocked > 0 LIMIT 1",
+	/*
+	 * Named, since without statistics SQLite takes entries_state and
+	 * reads every waiting entry of the target, at each lease.
+	 */
+	[S_ANY_WAITING] = "SELECT 1 FROM entries INDEXED BY entries_waiting"
+	    " WHERE target = ?1 AND state IN ('queued', 'failed') AND"
+	    " blocked > 0 LIMIT 1",
 	[S_READY_P] = "SELECT qid, created_at, not_before, state, id, priority"
 	    " FROM entries WHERE target = ?1 AND state IN ('queued', 'failed')"
 	    " AND blocked = 0 AND not_before <= ?2 ORDER BY priority DESC, qid"
@@ -267,6 +273,55 @@ get_stmt(sqlite3_stmt **out, struct wf_queue *q, enum stmt s)
 	sqlite3_clear_bindings(q->stmt[s]);
 	*out = q->stmt[s];
 	return 0;
+}
+
+int
+wf_queue_explain(struct wf_queue *q,
+    int (*fn)(const char *sql, const char *plan, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+	char *sql, *plan;
+	size_t len, cap;
+	int i, rc, error = 0;
+
+	for (i = 0; i < NSTMT && error == 0; i++) {
+		if (i == S_BEGIN || i == S_COMMIT)
+			continue;
+		if (!(sql = wf_str_printf("EXPLAIN QUERY PLAN %s",
+		    stmt_sql[i])))
+			return wf_error_oom();
+		rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+		free(sql);
+		if (rc != SQLITE_OK)
+			return db_error(q, rc, "cannot explain a statement");
+		plan = NULL;
+		len = cap = 0;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(st,
+			    3);
+			size_t dl = d ? strlen(d) : 0;
+			char *np;
+
+			if (len + dl + 3 > cap) {
+				cap = (len + dl + 3) * 2;
+				if (!(np = realloc(plan, cap))) {
+					free(plan);
+					sqlite3_finalize(st);
+					return wf_error_oom();
+				}
+				plan = np;
+			}
+			len += (size_t)snprintf(plan + len, cap - len, "%s%s",
+			    len ? "; " : "", d ? d : "");
+		}
+		if (rc != SQLITE_DONE)
+			error = db_error(q, rc, "cannot explain a statement");
+		else
+			error = fn(stmt_sql[i], plan ? plan : "", arg);
+		sqlite3_finalize(st);
+		free(plan);
+	}
+	return error;
 }
 
 static int

@@ -283,6 +283,15 @@ int wf_queue_restore(json_t **out, struct wf_queue *q, const char *path);
 /* "SQLITE_BUSY retries" this handle waited out so far. */
 uint64_t wf_queue_busy_retries(const struct wf_queue *q);
 
+/*
+ * Call fn(sql, plan, arg) for each statement the queue keeps prepared,
+ * with SQLite's query plan for it ("; " between the steps of the plan),
+ * so a test can tell that none reads more of the queue than it needs.
+ * Stops at the first non-zero return of fn and returns it.
+ */
+int wf_queue_explain(struct wf_queue *q,
+    int (*fn)(const char *sql, const char *plan, void *arg), void *arg);
+
 /* Milliseconds since the epoch, the clock the queue uses. */
 int64_t wf_queue_now(void);
 

@@ -385,6 +385,48 @@ START_TEST(resend_positions)
 }
 END_TEST
 
+/*
+ * A lease, an ack or an enqueue reads what it needs, not the queue: no
+ * statement scans the entries, and those looking for ready or waiting
+ * entries of a target go through the partial index of those, whose
+ * size is what a lease may take, not the depth of the queue.
+ */
+static int
+plan_ok(const char *sql, const char *plan, void *arg)
+{
+	int *n = arg;
+
+	(*n)++;
+	ck_assert_msg(!strstr(plan, "SCAN entries"), "%s: %s", sql, plan);
+	if (strstr(sql, "state IN ('queued', 'failed')") &&
+	    strstr(sql, "blocked > 0"))
+		ck_assert_msg(strstr(plan, "entries_waiting"), "%s: %s", sql,
+		    plan);
+	if (strstr(sql, "state IN ('queued', 'failed')") &&
+	    strstr(sql, "blocked = 0"))
+		ck_assert_msg(strstr(plan, "entries_ready"), "%s: %s", sql,
+		    plan);
+	return 0;
+}
+
+START_TEST(plans_read_what_they_need)
+{
+	int i, n = 0;
+
+	/* A deep queue, some of it waiting on others, as the planner sees. */
+	for (i = 0; i < 300; i++) {
+		char id[16], deps[32];
+
+		snprintf(id, sizeof(id), "p%d", i);
+		snprintf(deps, sizeof(deps), "[\"p%d\"]", i - 1);
+		enqueue_quiet(change(id, i % 2, i % 3 == 1 ? deps : NULL,
+		    NULL));
+	}
+	ck_assert_int_eq(wf_queue_explain(q, plan_ok, &n), 0);
+	ck_assert_int_gt(n, 20);
+}
+END_TEST
+
 START_TEST(priority_then_fifo)
 {
 	json_t *got, *payload, *again;
@@ -1366,6 +1408,7 @@ queue_suite(void)
 	tcase_add_test(tc, not_a_queue);
 	tcase_add_test(tc, enqueue_idempotent);
 	tcase_add_test(tc, resend_positions);
+	tcase_add_test(tc, plans_read_what_they_need);
 	tcase_add_test(tc, priority_then_fifo);
 	tcase_add_test(tc, stale_token_refused);
 	tcase_add_test(tc, expiry_and_reclaim);
