@@ -39,7 +39,9 @@ struct mid {
 struct backend {
 	git_odb_backend parent;
 	git_odb_backend *mem;
-	git_oid *ids;
+	git_oid *ids;		/* what is in memory, in the order written */
+	git_oid *likes;		/* likes[i]: the blob ids[i] was made from */
+	unsigned char *has_like;
 	size_t nr, alloc;
 	struct mid mid[NMID];
 	size_t mid_next;	/* the slot to reuse next */
@@ -87,26 +89,40 @@ b_exists(git_odb_backend *be, const git_oid *id)
 	return mem->exists(mem, id);
 }
 
-/* Put an object that is not in memory yet there, and note its id. */
+/*
+ * Put an object that is not in memory yet there, and note its id and
+ * what it was made from (`like`, NULL: nothing known).
+ */
 static int
 put_mem(struct backend *b, const git_oid *id, const void *data, size_t len,
-    git_object_t type)
+    git_object_t type, const git_oid *like)
 {
 	int error;
 
 	if (b->nr == b->alloc) {
 		size_t alloc = b->alloc ? b->alloc * 2 : 256;
 		git_oid *ids = realloc(b->ids, alloc * sizeof(*ids));
+		git_oid *likes;
+		unsigned char *has;
 
-		if (!ids) {
+		if (ids)
+			b->ids = ids;
+		likes = ids ? realloc(b->likes, alloc * sizeof(*likes)) : NULL;
+		if (likes)
+			b->likes = likes;
+		has = likes ? realloc(b->has_like, alloc) : NULL;
+		if (!has) {
 			git_error_set_oom();
 			return -1;
 		}
-		b->ids = ids;
+		b->has_like = has;
 		b->alloc = alloc;
 	}
 	if ((error = b->mem->write(b->mem, id, data, len, type)) < 0)
 		return error;
+	b->has_like[b->nr] = like != NULL;
+	if (like)
+		b->likes[b->nr] = *like;
 	b->ids[b->nr++] = *id;
 	return 0;
 }
@@ -119,7 +135,7 @@ b_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
 
 	if (b->mem->exists(b->mem, id))
 		return 0;
-	return put_mem(b, id, data, len, type);
+	return put_mem(b, id, data, len, type, NULL);
 }
 
 static void
@@ -134,6 +150,8 @@ b_free(git_odb_backend *be)
 		free(b->mid[i].st);
 	}
 	free(b->ids);
+	free(b->likes);
+	free(b->has_like);
 	free(b);
 }
 
@@ -269,7 +287,8 @@ wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
 	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH) &&
 	    (error = same_object(b, odb, out, data, len, type)) < 0)
 		return error;
-	if (put_mem(b, out, data, len, type) < 0)
+	if (put_mem(b, out, data, len, type, type == GIT_OBJECT_BLOB ? like :
+	    NULL) < 0)
 		return wf_error_set_git(WF_EOS, "cannot write an object");
 	return 0;
 }
@@ -485,15 +504,21 @@ put_entry(struct out *o, struct entry *e, z_stream *z, unsigned char **zbuf,
 /* Below this much data to compress, a second thread is not worth it. */
 #define PRE_MIN (256 * 1024)
 
+/*
+ * An object compressed ahead: z[0..len), the object itself or, when
+ * `delta`, a delta of `dsize` bytes on the object ids[base].
+ */
 struct pre {
 	unsigned char *z;
-	size_t len;
+	size_t len, dsize, base;
+	int delta;
 };
 
 struct pre_job {
 	git_odb_backend *mem;
 	const git_oid *ids;
 	const size_t *picks;	/* what to compress, as indices into ids */
+	const size_t *bases;	/* bases[k]: a base for ids[k], or SIZE_MAX */
 	size_t npicks;
 	struct pre *pre;	/* by index into ids */
 	pthread_mutex_t lock;
@@ -501,6 +526,43 @@ struct pre_job {
 	int error;		/* the first one, under lock */
 	char message[512];
 };
+
+static int make_blob_delta(unsigned char **out, size_t *len,
+    const unsigned char *b, size_t blen, const unsigned char *t,
+    size_t tlen);
+
+/*
+ * The delta of `data` on its base (ids[base]) in j->pre[k], compressed,
+ * when it is much smaller than `data`; else nothing.
+ */
+static int
+pre_delta(struct pre_job *j, z_stream *z, size_t k, const void *data,
+    size_t size)
+{
+	void *bdata;
+	unsigned char *d = NULL, *buf = NULL;
+	size_t bsize, dlen, cap = 0, len;
+	git_object_t btype;
+	int error;
+
+	if (j->mem->read(&bdata, &bsize, &btype, j->mem,
+	    &j->ids[j->bases[k]]) < 0)
+		return wf_error_set_git(WF_EOS, "cannot read a new object");
+	error = btype == GIT_OBJECT_BLOB ? make_blob_delta(&d, &dlen, bdata,
+	    bsize, data, size) : 0;
+	git_odb_backend_data_free(j->mem, bdata);
+	if (error < 0 || !d)
+		return error;
+	if ((error = compress_into(z, &buf, &cap, &len, d, dlen)) == 0) {
+		j->pre[k].z = buf;
+		j->pre[k].len = len;
+		j->pre[k].dsize = dlen;
+		j->pre[k].base = j->bases[k];
+		j->pre[k].delta = 1;
+	}
+	free(d);
+	return error;
+}
 
 static void *
 pre_work(void *arg)
@@ -529,6 +591,12 @@ pre_work(void *arg)
 			    "object");
 			break;
 		}
+		if (j->bases[k] != SIZE_MAX &&
+		    ((error = pre_delta(j, &z, k, data, size)) < 0 ||
+		    j->pre[k].z)) {
+			git_odb_backend_data_free(j->mem, data);
+			continue;
+		}
 		error = compress_into(&z, &buf, &cap, &len, data, size);
 		git_odb_backend_data_free(j->mem, data);
 		if (error < 0) {
@@ -551,65 +619,143 @@ pre_work(void *arg)
 	return NULL;
 }
 
+struct id_index {
+	git_oid id;
+	size_t i;
+};
+
+static int
+id_index_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(&((const struct id_index *)a)->id,
+	    &((const struct id_index *)b)->id);
+}
+
 /*
- * Compress ahead the objects of `ids` that are not trees and not small,
- * when there are enough of them: *out is then an array by index (the
- * caller frees each .z and the array), else NULL.
+ * For each blob made from another one written before it here (likes[],
+ * as wf_pack_write() was told), the index of that one in bases[], so it
+ * can be stored as a delta on it; SIZE_MAX for the others.  Chains are
+ * kept to MAX_DEPTH links, counting every link as a delta.
  */
 static int
-precompress(struct pre **out, git_odb_backend *mem, const git_oid *ids,
-    size_t n)
+find_bases(size_t *bases, const struct backend *b, size_t n)
 {
+	struct id_index *byid;
+	size_t *depth, i, lo, hi, mid;
+	int c;
+
+	for (i = 0; i < n; i++)
+		bases[i] = SIZE_MAX;
+	for (i = 0; i < n && !b->has_like[i]; i++)
+		;
+	if (i == n)
+		return 0;
+	if (!(byid = malloc(n * sizeof(*byid))) ||
+	    !(depth = calloc(n, sizeof(*depth)))) {
+		free(byid);
+		return wf_error_oom();
+	}
+	for (i = 0; i < n; i++) {
+		byid[i].id = b->ids[i];
+		byid[i].i = i;
+	}
+	qsort(byid, n, sizeof(*byid), id_index_cmp);
+	for (i = 0; i < n; i++) {
+		if (!b->has_like[i])
+			continue;
+		for (lo = 0, hi = n; lo < hi;) {
+			mid = lo + (hi - lo) / 2;
+			c = git_oid_cmp(&byid[mid].id, &b->likes[i]);
+			if (c == 0) {
+				lo = mid;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && git_oid_equal(&byid[lo].id, &b->likes[i]) &&
+		    byid[lo].i < i && depth[byid[lo].i] < MAX_DEPTH) {
+			bases[i] = byid[lo].i;
+			depth[i] = depth[byid[lo].i] + 1;
+		}
+	}
+	free(byid);
+	free(depth);
+	return 0;
+}
+
+/*
+ * Compress ahead the objects of `b` that are not trees and not small,
+ * a blob made from one written before it as a delta on that one when
+ * that is much smaller: *out is then an array by index (the caller
+ * frees each .z and the array), else NULL.  A second thread helps when
+ * there is enough to do.
+ */
+static int
+precompress(struct pre **out, const struct backend *b, size_t n)
+{
+	git_odb_backend *mem = b->mem;
+	const git_oid *ids = b->ids;
 	struct pre_job j;
 	pthread_t t;
-	size_t i, total = 0, *picks = NULL;
-	int started;
+	size_t i, total = 0, *picks = NULL, *bases = NULL;
+	int started = 0, error;
 
 	*out = NULL;
 	memset(&j, 0, sizeof(j));
-	if (!(picks = malloc(n * sizeof(*picks))))
+	if (!(picks = malloc(n * sizeof(*picks))) ||
+	    !(bases = malloc(n * sizeof(*bases)))) {
+		free(picks);
 		return wf_error_oom();
+	}
 	for (i = 0; i < n; i++) {
 		size_t size;
 		git_object_t type;
 
 		if (mem->read_header(&size, &type, mem, &ids[i]) < 0) {
-			free(picks);
-			return wf_error_set_git(WF_EOS, "cannot read a new "
+			error = wf_error_set_git(WF_EOS, "cannot read a new "
 			    "object");
+			goto out;
 		}
 		if (type != GIT_OBJECT_TREE && size >= SMALL) {
 			picks[j.npicks++] = i;
 			total += size;
 		}
 	}
-	if (total < PRE_MIN) {
-		free(picks);
-		return 0;
-	}
+	if ((error = find_bases(bases, b, n)) < 0)
+		goto out;
+	if (j.npicks == 0)
+		goto out;
 	if (!(j.pre = calloc(n, sizeof(*j.pre)))) {
-		free(picks);
-		return wf_error_oom();
+		error = wf_error_oom();
+		goto out;
 	}
 	j.mem = mem;
 	j.ids = ids;
 	j.picks = picks;
+	j.bases = bases;
 	pthread_mutex_init(&j.lock, NULL);
 	/* Without a second thread, this one does it all. */
-	started = pthread_create(&t, NULL, pre_work, &j) == 0;
+	if (total >= PRE_MIN)
+		started = pthread_create(&t, NULL, pre_work, &j) == 0;
 	pre_work(&j);
 	if (started)
 		pthread_join(t, NULL);
 	pthread_mutex_destroy(&j.lock);
-	free(picks);
 	if (j.error) {
 		for (i = 0; i < n; i++)
 			free(j.pre[i].z);
 		free(j.pre);
-		return wf_error_set(j.error, "%s", j.message);
+		error = wf_error_set(j.error, "%s", j.message);
+		goto out;
 	}
 	*out = j.pre;
-	return 0;
+out:
+	free(picks);
+	free(bases);
+	return error;
 }
 
 /* A size as git's delta header writes it. */
@@ -700,6 +846,163 @@ make_delta(unsigned char **out, size_t *len, const unsigned char *b,
 	}
 	*out = d;
 	*len = n;
+	return 0;
+}
+
+/*
+ * A delta that makes the blob `t` from the blob `b`, for a file edited
+ * in a few places: the common head and tail are copied, and in between
+ * each 16-byte block of `t` whose rolling hash names a block of `b`
+ * with the same bytes starts a copy, grown both ways as far as the
+ * bytes agree; the rest is inserted.  *out is a new buffer of *len
+ * bytes; NULL (and 0) when the delta would not be under half of `t`.
+ */
+#define BLOCK 16
+#define HASH_MUL 0x01000193u
+
+struct delta_out {
+	unsigned char *d;
+	size_t n, cap;
+};
+
+/* Room for `need` more bytes within the cap: 0, else -1. */
+static int
+delta_room(struct delta_out *o, size_t need)
+{
+	return o->cap - o->n >= need ? 0 : -1;
+}
+
+static int
+delta_copy(struct delta_out *o, size_t off, size_t len)
+{
+	size_t chunk;
+
+	for (; len > 0; off += chunk, len -= chunk) {
+		chunk = len < 0x10000 ? len : 0x10000;
+		if (delta_room(o, 8) < 0)
+			return -1;
+		o->n += put_copy(o->d + o->n, off, chunk == 0x10000 ? 0 :
+		    chunk);
+	}
+	return 0;
+}
+
+static int
+delta_insert(struct delta_out *o, const unsigned char *p, size_t len)
+{
+	size_t chunk;
+
+	for (; len > 0; p += chunk, len -= chunk) {
+		chunk = len < 127 ? len : 127;
+		if (delta_room(o, chunk + 1) < 0)
+			return -1;
+		o->d[o->n++] = (unsigned char)chunk;
+		memcpy(o->d + o->n, p, chunk);
+		o->n += chunk;
+	}
+	return 0;
+}
+
+static uint32_t
+block_hash(const unsigned char *p)
+{
+	uint32_t h = 0;
+	size_t i;
+
+	for (i = 0; i < BLOCK; i++)
+		h = h * HASH_MUL + p[i];
+	return h;
+}
+
+static int
+make_blob_delta(unsigned char **out, size_t *len, const unsigned char *b,
+    size_t blen, const unsigned char *t, size_t tlen)
+{
+	struct delta_out o;
+	uint32_t *slot = NULL, h, top = 1, mask;
+	size_t head = 0, tail = 0, max = blen < tlen ? blen : tlen, tend, bend,
+	    nslot, pos, ins, k, i;
+
+	*out = NULL;
+	*len = 0;
+	/* Offsets in the base are 32 bits, in the delta and in slot[]. */
+	if (blen >= UINT32_MAX)
+		return 0;
+	while (head + 8 <= max && memcmp(b + head, t + head, 8) == 0)
+		head += 8;
+	while (head < max && b[head] == t[head])
+		head++;
+	while (tail + 8 <= max - head &&
+	    memcmp(b + blen - tail - 8, t + tlen - tail - 8, 8) == 0)
+		tail += 8;
+	while (tail < max - head && b[blen - 1 - tail] == t[tlen - 1 - tail])
+		tail++;
+	tend = tlen - tail;
+	bend = blen - tail;
+	o.n = 0;
+	o.cap = tlen / 2;
+	if (o.cap < 64 || !(o.d = malloc(o.cap)))
+		return o.cap < 64 ? 0 : wf_error_oom();
+	o.n += put_varint(o.d + o.n, blen);
+	o.n += put_varint(o.d + o.n, tlen);
+	if (delta_copy(&o, 0, head) < 0)
+		goto none;
+	/* The blocks of the base between head and tail, by hash. */
+	for (nslot = 16; nslot < 2 * ((bend - head) / BLOCK + 1); nslot *= 2)
+		;
+	mask = (uint32_t)(nslot - 1);
+	if (bend - head >= BLOCK && tend - head >= BLOCK) {
+		if (!(slot = calloc(nslot, sizeof(*slot)))) {
+			free(o.d);
+			return wf_error_oom();
+		}
+		for (k = head; k + BLOCK <= bend; k += BLOCK)
+			slot[block_hash(b + k) & mask] = (uint32_t)(k + 1);
+		for (i = 1; i < BLOCK; i++)
+			top *= HASH_MUL;
+	}
+	ins = pos = head;
+	h = slot && pos + BLOCK <= tend ? block_hash(t + pos) : 0;
+	while (slot && pos + BLOCK <= tend) {
+		uint32_t at = slot[h & mask];
+		size_t from, n;
+
+		if (at && memcmp(b + at - 1, t + pos, BLOCK) == 0) {
+			from = at - 1;
+			n = BLOCK;
+			while (pos + n < tend && from + n < blen &&
+			    b[from + n] == t[pos + n])
+				n++;
+			while (pos > ins && from > 0 && b[from - 1] ==
+			    t[pos - 1]) {
+				pos--;
+				from--;
+				n++;
+			}
+			if (delta_insert(&o, t + ins, pos - ins) < 0 ||
+			    delta_copy(&o, from, n) < 0)
+				goto none;
+			pos += n;
+			ins = pos;
+			if (pos + BLOCK <= tend)
+				h = block_hash(t + pos);
+			continue;
+		}
+		if (pos + BLOCK >= tend)
+			break;
+		h = (h - t[pos] * top) * HASH_MUL + t[pos + BLOCK];
+		pos++;
+	}
+	if (delta_insert(&o, t + ins, tend - ins) < 0 ||
+	    delta_copy(&o, bend, tail) < 0)
+		goto none;
+	free(slot);
+	*out = o.d;
+	*len = o.n;
+	return 0;
+none:
+	free(slot);
+	free(o.d);
 	return 0;
 }
 
@@ -847,7 +1150,7 @@ wf_pack_flush(struct wf_pack *p)
 		goto out;
 	}
 	zsok = 1;
-	if ((error = precompress(&pre, mem, p->b->ids, n)) < 0)
+	if ((error = precompress(&pre, p->b, n)) < 0)
 		goto out;
 	if ((error = temp_file(&pfd, &tmp_pack, dir, "pack")) < 0)
 		goto out;
@@ -873,6 +1176,14 @@ wf_pack_flush(struct wf_pack *p)
 			error = wf_error_set_git(WF_EOS, "cannot read a new "
 			    "object");
 			goto out;
+		}
+		if (pre && pre[i].delta) {
+			error = put_entry(o, &e[i], NULL, NULL, NULL, NULL,
+			    pre[i].dsize, OFS_DELTA, e[pre[i].base].off,
+			    pre[i].z, pre[i].len);
+			if (error < 0)
+				goto out;
+			continue;
 		}
 		if (type != GIT_OBJECT_TREE) {
 			error = put_entry(o, &e[i], size < SMALL ? &zs : &z,

@@ -27,10 +27,13 @@ int wf_pack_attach(struct wf_pack **out, git_repository *repo);
  * When a store of wf_pack_attach() is in front of `odb`, the object goes
  * straight into it, past libgit2's git_odb_write() (which looks for the
  * object in every backend and rescans the pack directory when it is not
- * there, for each object).  A tree's id is computed with plain SHA-1,
- * resumed where the tree differs from `like` (the tree it was edited
- * from, NULL: none) when `like` was written here recently; a blob's or a
- * commit's with libgit2's collision-detecting SHA-1 (git_odb_hash()).  An
+ * there, for each object).  `like` (NULL: none) is what the object was
+ * made from: for a tree, the tree it was edited from; for a blob, the
+ * blob of the file before the edit.  A tree's id is computed with plain
+ * SHA-1, resumed where the tree differs from `like` when `like` was
+ * written here recently; a blob's or a commit's with libgit2's
+ * collision-detecting SHA-1 (git_odb_hash()).  A blob whose `like` is
+ * in the same pack may be stored there as a delta on it.  An
  * object whose id is already in the database, in memory or on disk, is
  * read back and compared byte for byte: WF_ECONFLICT when it differs (a
  * SHA-1 collision; nothing is written).  Without such a store this is

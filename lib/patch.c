@@ -405,16 +405,17 @@ bad:
  * Write a result blob: straight into the batch's in-memory store when
  * there is one (lib/pack.h), hashed with collision detection.
  */
+/* The blob data[0..len) for `path`, made from `from` (NULL: new). */
 static int
 write_blob(git_oid *out, git_repository *repo, const void *data, size_t len,
-    const char *path)
+    const char *path, const git_oid *from)
 {
 	git_odb *odb = NULL;
 	int error;
 
 	if (git_repository_odb(&odb, repo) < 0)
 		return wf_error_set_git(WF_EOS, "cannot write '%s'", path);
-	error = wf_pack_write(out, odb, data, len, GIT_OBJECT_BLOB, NULL);
+	error = wf_pack_write(out, odb, data, len, GIT_OBJECT_BLOB, from);
 	git_odb_free(odb);
 	if (error < 0)
 		return wf_error_prefix(error, "cannot write '%s'", path);
@@ -438,6 +439,8 @@ struct result {
 	unsigned new_mode;
 	char *buf;		/* the new content */
 	size_t len;
+	git_oid from;		/* the blob it was made from, if has_from */
+	int has_from;
 };
 
 struct state {
@@ -779,6 +782,10 @@ apply_file(struct state *st, size_t i)
 		goto out;
 	st->res[i].new_mode = new_mode;
 	st->res[i].done = 1;
+	if (src_id && (new_mode & MODE_FMT) == MODE_REG) {
+		st->res[i].from = *src_id;
+		st->res[i].has_from = 1;
+	}
 	if (new && (error = fn_set(st, new, FN_RESULT, i)) < 0)
 		goto out;
 	if ((!new || f->status == WF_PATCH_RENAMED) &&
@@ -813,7 +820,8 @@ result_object(git_oid *out, struct state *st, const struct result *r,
 			goto bad;
 		return 0;
 	}
-	return write_blob(out, st->repo, r->buf ? r->buf : "", r->len, path);
+	return write_blob(out, st->repo, r->buf ? r->buf : "", r->len, path,
+	    r->has_from ? &r->from : NULL);
 bad:
 	return wf_error_set(WF_EINPUT, "file '%s': corrupt patch for "
 	    "submodule", path);

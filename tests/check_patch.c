@@ -285,6 +285,127 @@ START_TEST(test_pack_write_ids)
 }
 END_TEST
 
+static uint32_t rng_state = 12345;
+
+static uint32_t
+rng(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+/* Random text (lines of words) or, when `binary`, random bytes. */
+static void
+fill(unsigned char *p, size_t n, int binary)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = binary ? (unsigned char)rng() : (rng() % 13 == 0 ? '\n' :
+		    (unsigned char)('a' + rng() % 26));
+}
+
+/*
+ * One version of a file after another, each written as made from one
+ * before it (as wf-apply writes a patched file): edits in one place and
+ * in many, insertions, deletions, a whole new content, runs of one byte,
+ * binary data, a base that is not in the pack, chains longer than git's
+ * default depth.  Every version reads back the same, through libgit2 and
+ * through git, and the pack is much smaller than the versions.
+ */
+START_TEST(test_pack_blob_deltas)
+{
+	enum { NV = 130, MAXLEN = 60000 };
+	static unsigned char v[NV][MAXLEN];
+	size_t len[NV], total = 0, i, k, at, n, cut;
+	git_oid id[NV], outside;
+	struct wf_pack *pack;
+	git_repository *again;
+	git_odb *odb;
+	git_blob *b;
+	char cmd[600];
+	FILE *f;
+
+	ck_assert_int_eq(git_repository_odb(&odb, repo), 0);
+	/* A blob on disk, before the pack: never a base in it. */
+	ck_assert_int_eq(git_odb_write(&outside, odb, "outside\n", 8,
+	    GIT_OBJECT_BLOB), 0);
+	ck_assert_int_eq(wf_pack_attach(&pack, repo), 0);
+	len[0] = 20000;
+	fill(v[0], len[0], 0);
+	for (i = 0; i < NV; i++) {
+		size_t from = i == 0 ? 0 : i - 1 - (i % 7 == 3 && i > 2);
+
+		if (i > 0) {
+			memcpy(v[i], v[from], len[from]);
+			len[i] = len[from];
+			switch (i % 10) {
+			case 0:		/* a whole new content */
+				len[i] = 3000 + rng() % 20000;
+				fill(v[i], len[i], i % 20 == 0);
+				break;
+			case 1:		/* a run of one byte in the middle */
+				if (len[i] < 6000) {
+					fill(v[i] + len[i], 6000 - len[i], 0);
+					len[i] = 6000;
+				}
+				at = rng() % (len[i] - 5000);
+				memset(v[i] + at, 'q', 5000);
+				break;
+			case 2:		/* a deletion */
+				at = rng() % (len[i] / 2);
+				cut = 1 + rng() % 900;
+				memmove(v[i] + at, v[i] + at + cut, len[i] - at -
+				    cut);
+				len[i] -= cut;
+				break;
+			case 3:		/* an insertion at the head */
+				n = 1 + rng() % 300;
+				memmove(v[i] + n, v[i], len[i]);
+				fill(v[i], n, 0);
+				len[i] += n;
+				break;
+			default:	/* edits in one to twenty places */
+				for (k = 1 + rng() % 20; k > 0; k--) {
+					at = rng() % len[i];
+					n = 1 + rng() % 40;
+					if (at + n > len[i])
+						n = len[i] - at;
+					fill(v[i] + at, n, i % 10 == 9);
+				}
+				break;
+			}
+			if (len[i] + 400 >= MAXLEN)
+				len[i] = MAXLEN / 2;
+		}
+		ck_assert_int_eq(wf_pack_write(&id[i], odb, v[i], len[i],
+		    GIT_OBJECT_BLOB, i == 0 ? &outside : &id[from]), 0);
+		total += len[i];
+	}
+	ck_assert_int_eq(wf_pack_flush(pack), 0);
+	ck_assert_int_eq(git_repository_open(&again, dir), 0);
+	for (i = 0; i < NV; i++) {
+		ck_assert_int_eq(git_blob_lookup(&b, again, &id[i]), 0);
+		ck_assert_uint_eq(git_blob_rawsize(b), len[i]);
+		ck_assert_msg(memcmp(git_blob_rawcontent(b), v[i], len[i]) == 0,
+		    "version %zu differs", i);
+		git_blob_free(b);
+	}
+	git_repository_free(again);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && git verify-pack objects/pack/"
+	    "pack-*.idx >/dev/null && git fsck --strict >/dev/null 2>&1 && du -b "
+	    "objects/pack/pack-*.pack | cut -f1 >size", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/size", dir);
+	ck_assert_ptr_nonnull(f = fopen(cmd, "r"));
+	ck_assert_int_eq(fscanf(f, "%zu", &n), 1);
+	fclose(f);
+	ck_assert_msg(n < total / 4, "a pack of %zu bytes for %zu", n, total);
+	git_odb_free(odb);
+	wf_pack_free(pack);
+}
+END_TEST
+
 /*
  * An object already stored under the id of the one written, with other
  * bytes (what a SHA-1 collision would give), in memory or on disk: the
@@ -505,6 +626,7 @@ patch_suite(void)
 	tcase_add_test(tc, test_pack_flush);
 	tcase_add_test(tc, test_pack_write_ids);
 	tcase_add_test(tc, test_pack_write_collision);
+	tcase_add_test(tc, test_pack_blob_deltas);
 	suite_add_tcase(s, tc);
 	return s;
 }
