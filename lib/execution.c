@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "change.h"
+#include "clock.h"
 #include "error.h"
 #include "str.h"
 #include "execution.h"
@@ -982,11 +983,11 @@ wf_execution_run(json_t **out, git_repository *repo,
 			goto out;
 	}
 	if (e.o.timeout_ms > 0)
-		e.deadline = wf_run_now() + e.o.timeout_ms;
+		e.deadline = wf_clock_ms() + e.o.timeout_ms;
 	for (si = 0; si < json_array_size(e.stages); si++) {
 		size_t i;
 
-		if (!e.stop && e.deadline && wf_run_now() >= e.deadline)
+		if (!e.stop && e.deadline && wf_clock_ms() >= e.deadline)
 			e.stop = "the overall timeout passed";
 		if (!e.stop && e.o.interrupt && *e.o.interrupt)
 			e.stop = "interrupted";
@@ -995,7 +996,7 @@ wf_execution_run(json_t **out, git_repository *repo,
 		for (i = 0; !e.stop && i < e.n; i++) {
 			if (e.wfs[i].stage != si || e.wfs[i].status != W_FAILED)
 				continue;
-			if (e.deadline && wf_run_now() >= e.deadline)
+			if (e.deadline && wf_clock_ms() >= e.deadline)
 				e.stop = "the overall timeout passed";
 			else if (e.o.interrupt && *e.o.interrupt)
 				e.stop = "interrupted";

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "db.h"
 #include "error.h"
 #include "path.h"
@@ -202,15 +203,6 @@ wf_queue_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t
 rnd(struct wf_queue *q)
 {
@@ -241,7 +233,7 @@ static int
 busy_cb(void *p, int count)
 {
 	struct wf_queue *q = p;
-	int64_t now = monotonic_ms(), cap;
+	int64_t now = wf_clock_ms(), cap;
 	struct timespec ts;
 	uint64_t ms;
 

@@ -21,6 +21,7 @@
 #include "cache.h"
 #include "error.h"
 #include "str.h"
+#include "clock.h"
 #include "run.h"
 
 #define DEF_TAIL 4096
@@ -95,15 +96,6 @@ struct wf_run {
 	int interrupted;
 	char *cancel;			/* why the run was stopped, if it was */
 };
-
-int64_t
-wf_run_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 rng_next(struct wf_run *run)
@@ -274,7 +266,7 @@ wf_run_new(struct wf_run **out, const struct wf_run_opts *opts)
 	if (run->o.grace_ms <= 0)
 		run->o.grace_ms = DEF_GRACE;
 	run->rng = run->o.seed ? run->o.seed :
-	    (uint64_t)wf_run_now() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
+	    (uint64_t)wf_clock_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
 	if (!run->rng)
 		run->rng = 1;
 	*out = run;
@@ -1242,7 +1234,7 @@ wait_events(struct wf_run *run)
 	struct pollfd *fds = NULL;
 	struct { struct step_state *s; int *fd; int out; } *who = NULL;
 	size_t ji, i, nfds = 0, cap = 2 * run->running + 1;
-	int64_t now = wf_run_now(), tmo = -1;
+	int64_t now = wf_clock_ms(), tmo = -1;
 	struct timespec ts;
 	int rc, error = 0;
 
@@ -1315,7 +1307,7 @@ wait_events(struct wf_run *run)
 	for (i = 0; rc > 0 && i < nfds; i++)
 		if (fds[i].revents)
 			drain(run, who[i].s, who[i].fd, who[i].out);
-	now = wf_run_now();
+	now = wf_clock_ms();
 	for (ji = 0; ji < run->njobs; ji++) {
 		struct job *j = &run->jobs[ji];
 
@@ -1354,7 +1346,7 @@ out:
 void
 wf_run_cancel(struct wf_run *run, const char *reason)
 {
-	int64_t now = wf_run_now();
+	int64_t now = wf_clock_ms();
 	size_t ji, i;
 
 	if (!run->cancel)
@@ -1406,11 +1398,11 @@ wf_run_next(size_t *out, struct wf_run *run)
 			wf_run_cancel(run, "interrupted");
 		}
 		if (run->o.deadline && !run->deadline_hit &&
-		    wf_run_now() >= run->o.deadline) {
+		    wf_clock_ms() >= run->o.deadline) {
 			run->deadline_hit = 1;
 			wf_run_cancel(run, "the overall timeout passed");
 		}
-		advance(run, wf_run_now());
+		advance(run, wf_clock_ms());
 		for (ji = 0; ji < run->njobs; ji++)
 			if (run->jobs[ji].finished && !run->jobs[ji].returned)
 				break;

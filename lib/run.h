@@ -64,7 +64,7 @@ struct wf_run_opts {
 	size_t jobs;			/* shell steps at once; 0 means 1 */
 	size_t tail_bytes;		/* output kept per step; 0: 4096 */
 	int64_t grace_ms;		/* SIGTERM to SIGKILL; 0: 2000 */
-	int64_t deadline;		/* wf_run_now() time to stop; 0: none */
+	int64_t deadline;		/* wf_clock_ms() time to stop; 0: none */
 	uint64_t seed;			/* for jitter; 0: from the clock */
 	struct wf_cache *cache;		/* borrowed; NULL: no cache */
 	/*
@@ -87,9 +87,6 @@ struct wf_run_job {
 	const char *number;
 	const char *title;
 };
-
-/* A monotonic clock in milliseconds. */
-int64_t wf_run_now(void);
 
 /*
  * Create an executor; `opts` may be NULL.  *out is the caller's to

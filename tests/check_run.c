@@ -10,6 +10,7 @@
 #include "check_fixture.h"
 #include "cache.h"
 #include "check_suites.h"
+#include "clock.h"
 #include "error.h"
 #include "run.h"
 #include "workflow.h"
@@ -92,7 +93,7 @@ run_one(const char *steps, struct wf_run_opts *opts, const char *log_dir,
 	struct wf_run_job job;
 	json_t *res;
 	size_t id;
-	int64_t t0 = wf_run_now();
+	int64_t t0 = wf_clock_ms();
 
 	job_init(&job, w, sb);
 	job.log_dir = log_dir;
@@ -102,7 +103,7 @@ run_one(const char *steps, struct wf_run_opts *opts, const char *log_dir,
 	ck_assert_uint_eq(id, 0);
 	ck_assert_int_eq(wf_run_next(&id, run), 0);
 	if (ms)
-		*ms = wf_run_now() - t0;
+		*ms = wf_clock_ms() - t0;
 	ck_assert_int_eq(wf_run_result(&res, run, 0), 0);
 	wf_run_free(run);
 	wf_workflow_free(w);
@@ -478,7 +479,7 @@ START_TEST(deadline_stops_everything)
 	json_t *res;
 	int64_t ms;
 
-	o.deadline = wf_run_now() + 300;
+	o.deadline = wf_clock_ms() + 300;
 	o.grace_ms = 200;
 	res = run_one("["
 	    "{\"id\": \"long\", \"type\": \"shell\", \"run\": \"sleep 30\"},"
@@ -521,7 +522,7 @@ START_TEST(workflows_in_parallel)
 	struct wf_run_job j1, j2;
 	struct wf_run *run;
 	size_t id, a, b;
-	int64_t t0 = wf_run_now(), ms;
+	int64_t t0 = wf_clock_ms(), ms;
 	json_t *res;
 
 	o.jobs = 2;
@@ -538,7 +539,7 @@ START_TEST(workflows_in_parallel)
 	ck_assert_int_eq(wf_run_next(&id, run), 1);
 	ck_assert_uint_eq(id, 0);
 	ck_assert_int_eq(wf_run_next(&id, run), 0);
-	ms = wf_run_now() - t0;
+	ms = wf_clock_ms() - t0;
 	ck_assert_msg(ms < 580, "took %lld ms", (long long)ms);
 	ck_assert_int_eq(wf_run_result(&res, run, 1), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(res, "status")),
