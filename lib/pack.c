@@ -795,22 +795,15 @@ put_copy(unsigned char *b, size_t off, size_t len)
 }
 
 /*
- * A delta that makes `t` from `b`: the common head and tail copied, the
- * middle inserted, which is all an edited tree needs.  *out is a new
- * buffer of *len bytes; NULL (and 0) when it would not be much smaller
- * than `t` itself.
+ * The bytes `b` and `t` share at their heads, and then at their tails
+ * (never overlapping the head), compared eight bytes at a time.
  */
-static int
-make_delta(unsigned char **out, size_t *len, const unsigned char *b,
+static void
+common_ends(size_t *headp, size_t *tailp, const unsigned char *b,
     size_t blen, const unsigned char *t, size_t tlen)
 {
-	size_t head = 0, tail = 0, max = blen < tlen ? blen : tlen, mid, n = 0,
-	    off, chunk;
-	unsigned char *d;
+	size_t head = 0, tail = 0, max = blen < tlen ? blen : tlen;
 
-	*out = NULL;
-	*len = 0;
-	/* Eight bytes at a time, then the rest. */
 	while (head + 8 <= max && memcmp(b + head, t + head, 8) == 0)
 		head += 8;
 	while (head < max && b[head] == t[head])
@@ -820,6 +813,27 @@ make_delta(unsigned char **out, size_t *len, const unsigned char *b,
 		tail += 8;
 	while (tail < max - head && b[blen - 1 - tail] == t[tlen - 1 - tail])
 		tail++;
+	*headp = head;
+	*tailp = tail;
+}
+
+/*
+ * A delta that makes `t` from `b`: the common head and tail copied, the
+ * middle inserted, which is all an edited tree needs.  *out is a new
+ * buffer of *len bytes; NULL (and 0) when it would not be much smaller
+ * than `t` itself.
+ */
+static int
+make_delta(unsigned char **out, size_t *len, const unsigned char *b,
+    size_t blen, const unsigned char *t, size_t tlen)
+{
+	size_t head, tail, mid, n = 0, off, chunk;
+	unsigned char *d;
+
+	*out = NULL;
+	*len = 0;
+	/* Eight bytes at a time, then the rest. */
+	common_ends(&head, &tail, b, blen, t, tlen);
 	mid = tlen - head - tail;
 	if (head + tail < tlen / 2)
 		return 0;
@@ -920,23 +934,14 @@ make_blob_delta(unsigned char **out, size_t *len, const unsigned char *b,
 {
 	struct delta_out o;
 	uint32_t *slot = NULL, h, top = 1, mask;
-	size_t head = 0, tail = 0, max = blen < tlen ? blen : tlen, tend, bend,
-	    nslot, pos, ins, k, i;
+	size_t head, tail, tend, bend, nslot, pos, ins, k, i;
 
 	*out = NULL;
 	*len = 0;
 	/* Offsets in the base are 32 bits, in the delta and in slot[]. */
 	if (blen >= UINT32_MAX)
 		return 0;
-	while (head + 8 <= max && memcmp(b + head, t + head, 8) == 0)
-		head += 8;
-	while (head < max && b[head] == t[head])
-		head++;
-	while (tail + 8 <= max - head &&
-	    memcmp(b + blen - tail - 8, t + tlen - tail - 8, 8) == 0)
-		tail += 8;
-	while (tail < max - head && b[blen - 1 - tail] == t[tlen - 1 - tail])
-		tail++;
+	common_ends(&head, &tail, b, blen, t, tlen);
 	tend = tlen - tail;
 	bend = blen - tail;
 	o.n = 0;
