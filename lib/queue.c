@@ -273,7 +273,6 @@ wf_queue_explain(struct wf_queue *q,
 {
 	sqlite3_stmt *st;
 	char *sql, *plan;
-	size_t len, cap;
 	int i, rc, error = 0;
 
 	for (i = 0; i < NSTMT && error == 0; i++) {
@@ -287,24 +286,17 @@ wf_queue_explain(struct wf_queue *q,
 		if (rc != SQLITE_OK)
 			return db_error(q, rc, "cannot explain a statement");
 		plan = NULL;
-		len = cap = 0;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			const char *d = (const char *)sqlite3_column_text(st,
 			    3);
-			size_t dl = d ? strlen(d) : 0;
-			char *np;
+			char *np = wf_str_printf("%s%s%s", plan ? plan : "",
+			    plan ? "; " : "", d ? d : "");
 
-			if (len + dl + 3 > cap) {
-				cap = (len + dl + 3) * 2;
-				if (!(np = realloc(plan, cap))) {
-					free(plan);
-					sqlite3_finalize(st);
-					return wf_error_oom();
-				}
-				plan = np;
+			free(plan);
+			if (!(plan = np)) {
+				sqlite3_finalize(st);
+				return wf_error_oom();
 			}
-			len += (size_t)snprintf(plan + len, cap - len, "%s%s",
-			    len ? "; " : "", d ? d : "");
 		}
 		if (rc != SQLITE_DONE)
 			error = db_error(q, rc, "cannot explain a statement");

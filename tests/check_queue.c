@@ -43,19 +43,14 @@ teardown(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* A files request; `deps` is a JSON array text or NULL. */
+/* A change request parsed from its JSON text. */
 static struct wf_change *
-change(const char *id, int priority, const char *deps, const char *content)
+parse_change(const char *text)
 {
 	struct wf_json_reader *r;
 	struct wf_json_doc d;
 	struct wf_change *c;
-	char text[1024];
 
-	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"main\","
-	    " \"kind\": \"files\", \"priority\": %d, \"depends_on\": %s,"
-	    " \"files\": [{\"path\": \"f/%s\", \"content\": \"%s\"}]}", id,
-	    priority, deps ? deps : "[]", id, content ? content : "aGk=");
 	test_doc(&d, &r, text);
 	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
 	    wf_error_last());
@@ -64,25 +59,30 @@ change(const char *id, int priority, const char *deps, const char *content)
 	return c;
 }
 
+/* A files request; `deps` is a JSON array text or NULL. */
+static struct wf_change *
+change(const char *id, int priority, const char *deps, const char *content)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"main\","
+	    " \"kind\": \"files\", \"priority\": %d, \"depends_on\": %s,"
+	    " \"files\": [{\"path\": \"f/%s\", \"content\": \"%s\"}]}", id,
+	    priority, deps ? deps : "[]", id, content ? content : "aGk=");
+	return parse_change(text);
+}
+
 /* A files request pushed to `ref` (its meta.ref), as the hooks make. */
 static struct wf_change *
 change_ref(const char *id, const char *ref)
 {
-	struct wf_json_reader *r;
-	struct wf_json_doc d;
-	struct wf_change *c;
 	char text[1024];
 
 	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"main\","
 	    " \"kind\": \"files\", \"meta\": {\"ref\": \"%s\"},"
 	    " \"files\": [{\"path\": \"f/%s\", \"content\": \"aGk=\"}]}",
 	    id, ref, id);
-	test_doc(&d, &r, text);
-	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
-	    wf_error_last());
-	json_decref(d.value);
-	test_reader_free(r);
-	return c;
+	return parse_change(text);
 }
 
 static json_t *
@@ -305,20 +305,12 @@ END_TEST
 static struct wf_change *
 change_to(const char *id, const char *target, int priority)
 {
-	struct wf_json_reader *r;
-	struct wf_json_doc d;
-	struct wf_change *c;
 	char text[512];
 
 	snprintf(text, sizeof(text), "{\"id\": \"%s\", \"target\": \"%s\","
 	    " \"kind\": \"files\", \"priority\": %d, \"files\": [{\"path\":"
 	    " \"f/%s\", \"content\": \"aGk=\"}]}", id, target, priority, id);
-	test_doc(&d, &r, text);
-	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
-	    wf_error_last());
-	json_decref(d.value);
-	test_reader_free(r);
-	return c;
+	return parse_change(text);
 }
 
 static json_int_t
@@ -1133,8 +1125,6 @@ static struct wf_change *
 big_change(const char *id, size_t n)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	struct wf_json_reader *r;
-	struct wf_json_doc d;
 	struct wf_change *c;
 	char *text = malloc(n + 256);
 	size_t i, len;
@@ -1146,11 +1136,7 @@ big_change(const char *id, size_t n)
 	for (i = 0; i < n; i++)
 		text[len++] = b64[random() % 64];
 	snprintf(text + len, 256, "\"}]}");
-	test_doc(&d, &r, text);
-	ck_assert_msg(wf_change_parse(&c, &d, NULL, NULL) == 0, "%s",
-	    wf_error_last());
-	json_decref(d.value);
-	test_reader_free(r);
+	c = parse_change(text);
 	free(text);
 	return c;
 }
