@@ -26,7 +26,7 @@ AR ?= ar
 PKG_CONFIG ?= pkg-config
 INSTALL ?= install
 
-PKGS = libgit2 sqlite3 jansson libarchive zlib
+PKGS = libgit2 sqlite3 jansson libarchive zlib libdeflate
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -8,7 +8,7 @@
 set -u
 
 # pkg-config module : Debian package
-want='libgit2:libgit2-dev sqlite3:libsqlite3-dev jansson:libjansson-dev libarchive:libarchive-dev zlib:zlib1g-dev check:check'
+want='libgit2:libgit2-dev sqlite3:libsqlite3-dev jansson:libjansson-dev libarchive:libarchive-dev zlib:zlib1g-dev libdeflate:libdeflate-dev check:check'
 
 missing=
 command -v pkg-config >/dev/null 2>&1 || missing=pkg-config

@@ -7,21 +7,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
+#include "delta.h"
 #include "error.h"
 #include "pack.h"
 #include "sha1.h"
 
 /*
- * libgit2 1.5's git_mempack_dump() packs only the commits it holds and
- * everything they reach (whole trees, old blobs too), and nothing that
- * no commit in memory reaches.  So the mempack is wrapped: the wrapper
- * records the id of every object written, and the flush packs exactly
- * those.
+ * The objects a batch writes are kept here, in memory, and written as
+ * one pack at the flush.  This is an object database backend of its own
+ * rather than libgit2's mempack: the mempack cannot be read from one
+ * thread while another writes it, and every read of it copies the
+ * object, while most of a flush's work (compressing the large blobs) is
+ * best done on another thread while the batch is still being built.
+ * Here each object's bytes stay where they were put until the store is
+ * emptied, so a second thread compresses them, and the flush writes
+ * them, without a copy.
  */
+
+#define OFS_DELTA 6
+/* Trees a new tree may be a delta on, and how deep chains may grow. */
+#define NRECENT 8
+#define MAX_DEPTH 50
+/* A delta this small (an entry or two changed) is taken at once. */
+#define GOOD_DELTA 128
+/* Objects smaller than this are stored, not compressed. */
+#define SMALL 2048
+
 /*
  * A tree written recently, kept so that the hash of the next version of
  * it (a batch edits one entry of a directory, again and again) resumes
@@ -36,15 +50,42 @@ struct mid {
 
 #define NMID 8
 
+/* An object in memory. */
+struct obj {
+	git_oid id;
+	unsigned char *data;	/* len bytes, never moved until emptied */
+	size_t len;
+	git_object_t type;
+	size_t base;		/* a blob here it may be a delta on: its index */
+	size_t depth;		/* links to a whole object, were all deltas */
+	/* Compressed ahead (z not NULL): the object, or a delta on base. */
+	unsigned char *z;
+	size_t zlen, dsize;
+	int delta;
+};
+
 struct backend {
 	git_odb_backend parent;
-	git_odb_backend *mem;
-	git_oid *ids;		/* what is in memory, in the order written */
-	git_oid *likes;		/* likes[i]: the blob ids[i] was made from */
-	unsigned char *has_like;
+	struct obj *objs;	/* in the order written */
 	size_t nr, alloc;
+	uint32_t *slots;	/* by id: index + 1 into objs, 0 for none */
+	size_t nslots;		/* a power of two, at least twice nr */
 	struct mid mid[NMID];
 	size_t mid_next;	/* the slot to reuse next */
+
+	/*
+	 * The compressing thread.  objs (the array) and the fields below
+	 * are under lock; the bytes of an object are read-only once put.
+	 */
+	pthread_mutex_t lock;
+	pthread_cond_t more;	/* an object to compress, or stop */
+	pthread_cond_t idle;	/* busy went down to 0 */
+	pthread_t thread;
+	int started, stop;
+	size_t next;		/* the first object not taken for compressing */
+	size_t busy;		/* objects being compressed now */
+	int error;		/* the first failure, with its message */
+	char message[512];
 };
 
 struct wf_pack {
@@ -52,79 +93,179 @@ struct wf_pack {
 	struct backend *b;	/* owned by the repository's odb */
 };
 
+/* Does the flush compress `o` ahead, rather than store it? */
+static int
+pick(const struct obj *o)
+{
+	return o->type != GIT_OBJECT_TREE && o->len >= SMALL;
+}
+
+static size_t
+slot_of(const struct backend *b, const git_oid *id)
+{
+	uint32_t h;
+
+	memcpy(&h, id->id, sizeof(h));
+	return h & (b->nslots - 1);
+}
+
+/* The object `id` in memory, or NULL. */
+static struct obj *
+find(const struct backend *b, const git_oid *id)
+{
+	size_t i, k;
+
+	if (!b->nslots)
+		return NULL;
+	for (i = slot_of(b, id); (k = b->slots[i]) != 0;
+	    i = (i + 1) & (b->nslots - 1))
+		if (git_oid_equal(&b->objs[k - 1].id, id))
+			return &b->objs[k - 1];
+	return NULL;
+}
+
+static int
+grow_slots(struct backend *b)
+{
+	size_t n = b->nslots ? 2 * b->nslots : 1024, i, k;
+	uint32_t *old = b->slots;
+	size_t oldn = b->nslots;
+
+	if (n > UINT32_MAX || !(b->slots = calloc(n, sizeof(*b->slots)))) {
+		b->slots = old;
+		return wf_error_oom();
+	}
+	b->nslots = n;
+	for (i = 0; i < oldn; i++) {
+		if (!old[i])
+			continue;
+		for (k = slot_of(b, &b->objs[old[i] - 1].id); b->slots[k];
+		    k = (k + 1) & (n - 1))
+			;
+		b->slots[k] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
 static int
 b_read(void **data, size_t *len, git_object_t *type, git_odb_backend *be,
     const git_oid *id)
 {
-	git_odb_backend *mem = ((struct backend *)be)->mem;
+	struct obj *o = find((struct backend *)be, id);
 
-	return mem->read(data, len, type, mem, id);
+	if (!o)
+		return GIT_ENOTFOUND;
+	if (!(*data = git_odb_backend_data_alloc(be, o->len ? o->len : 1)))
+		return -1;
+	memcpy(*data, o->data, o->len);
+	*len = o->len;
+	*type = o->type;
+	return 0;
 }
 
 static int
 b_read_prefix(git_oid *out, void **data, size_t *len, git_object_t *type,
     git_odb_backend *be, const git_oid *prefix, size_t n)
 {
-	git_odb_backend *mem = ((struct backend *)be)->mem;
+	struct backend *b = (struct backend *)be;
+	const struct obj *hit = NULL;
+	size_t i;
 
-	if (!mem->read_prefix)
+	for (i = 0; i < b->nr; i++) {
+		if (git_oid_ncmp(&b->objs[i].id, prefix, n) != 0)
+			continue;
+		if (hit) {
+			git_error_set_str(GIT_ERROR_ODB, "ambiguous object "
+			    "prefix in memory");
+			return GIT_EAMBIGUOUS;
+		}
+		hit = &b->objs[i];
+	}
+	if (!hit)
 		return GIT_ENOTFOUND;
-	return mem->read_prefix(out, data, len, type, mem, prefix, n);
+	*out = hit->id;
+	return b_read(data, len, type, be, &hit->id);
 }
 
 static int
 b_read_header(size_t *len, git_object_t *type, git_odb_backend *be,
     const git_oid *id)
 {
-	git_odb_backend *mem = ((struct backend *)be)->mem;
+	struct obj *o = find((struct backend *)be, id);
 
-	return mem->read_header(len, type, mem, id);
+	if (!o)
+		return GIT_ENOTFOUND;
+	*len = o->len;
+	*type = o->type;
+	return 0;
 }
 
 static int
 b_exists(git_odb_backend *be, const git_oid *id)
 {
-	git_odb_backend *mem = ((struct backend *)be)->mem;
-
-	return mem->exists(mem, id);
+	return find((struct backend *)be, id) != NULL;
 }
 
+static void *compress_work(void *arg);
+
 /*
- * Put an object that is not in memory yet there, and note its id and
- * what it was made from (`like`, NULL: nothing known).
+ * Put an object that is not in memory yet there.  A blob made from one
+ * here (`like`, NULL: nothing known) gets that one as its delta base,
+ * chains kept to MAX_DEPTH links.  A large one is handed to the
+ * compressing thread at once, which is started at the first.
  */
 static int
 put_mem(struct backend *b, const git_oid *id, const void *data, size_t len,
     git_object_t type, const git_oid *like)
 {
-	int error;
+	struct obj *o, *base;
+	unsigned char *copy;
+	size_t k;
+	int error = 0;
 
+	if (2 * (b->nr + 1) > b->nslots && (error = grow_slots(b)) < 0)
+		return error;
+	if (!(copy = malloc(len ? len : 1)))
+		return wf_error_oom();
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&b->lock);
 	if (b->nr == b->alloc) {
 		size_t alloc = b->alloc ? b->alloc * 2 : 256;
-		git_oid *ids = realloc(b->ids, alloc * sizeof(*ids));
-		git_oid *likes;
-		unsigned char *has;
+		struct obj *objs = realloc(b->objs, alloc * sizeof(*objs));
 
-		if (ids)
-			b->ids = ids;
-		likes = ids ? realloc(b->likes, alloc * sizeof(*likes)) : NULL;
-		if (likes)
-			b->likes = likes;
-		has = likes ? realloc(b->has_like, alloc) : NULL;
-		if (!has) {
-			git_error_set_oom();
-			return -1;
+		if (!objs) {
+			pthread_mutex_unlock(&b->lock);
+			free(copy);
+			return wf_error_oom();
 		}
-		b->has_like = has;
+		b->objs = objs;
 		b->alloc = alloc;
 	}
-	if ((error = b->mem->write(b->mem, id, data, len, type)) < 0)
-		return error;
-	b->has_like[b->nr] = like != NULL;
-	if (like)
-		b->likes[b->nr] = *like;
-	b->ids[b->nr++] = *id;
-	return 0;
+	o = &b->objs[b->nr];
+	memset(o, 0, sizeof(*o));
+	o->id = *id;
+	o->data = copy;
+	o->len = len;
+	o->type = type;
+	o->base = SIZE_MAX;
+	if (type == GIT_OBJECT_BLOB && like && (base = find(b, like)) &&
+	    base->type == GIT_OBJECT_BLOB && base->depth < MAX_DEPTH) {
+		o->base = (size_t)(base - b->objs);
+		o->depth = base->depth + 1;
+	}
+	b->nr++;
+	for (k = slot_of(b, id); b->slots[k]; k = (k + 1) & (b->nslots - 1))
+		;
+	b->slots[k] = (uint32_t)b->nr;
+	if (pick(o)) {
+		if (!b->started && pthread_create(&b->thread, NULL,
+		    compress_work, b) == 0)
+			b->started = 1;
+		pthread_cond_signal(&b->more);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return error;
 }
 
 static int
@@ -133,9 +274,147 @@ b_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
 {
 	struct backend *b = (struct backend *)be;
 
-	if (b->mem->exists(b->mem, id))
+	if (find(b, id))
 		return 0;
-	return put_mem(b, id, data, len, type, NULL);
+	if (put_mem(b, id, data, len, type, NULL) < 0) {
+		git_error_set_str(GIT_ERROR_ODB, wf_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+/* data[0..len) as a zlib stream of its own, in (*zbuf)[0..*zlen). */
+static int
+compress_into(struct libdeflate_compressor *z, unsigned char **zbuf,
+    size_t *zcap, size_t *zlen, const void *data, size_t len)
+{
+	size_t need = libdeflate_zlib_compress_bound(z, len);
+
+	if (need > *zcap) {
+		unsigned char *nb = realloc(*zbuf, need);
+
+		if (!nb)
+			return wf_error_oom();
+		*zbuf = nb;
+		*zcap = need;
+	}
+	if (!(*zlen = libdeflate_zlib_compress(z, data, len, *zbuf, *zcap)))
+		return wf_error_set(WF_EOS, "cannot compress an object");
+	return 0;
+}
+
+/*
+ * Take the next object to compress and compress it, outside the lock:
+ * as a delta on its base when that is much smaller, else whole.  Called
+ * with the lock held, which it holds again on return; 0 when there was
+ * nothing to take, 1 when it did one, < 0 on failure (recorded).
+ */
+static int
+compress_next(struct backend *b, struct libdeflate_compressor *z)
+{
+	const unsigned char *data, *bdata = NULL;
+	unsigned char *d = NULL, *buf = NULL;
+	size_t k, len, blen = 0, dlen = 0, cap = 0, zlen = 0;
+	int error;
+
+	while (b->next < b->nr && !pick(&b->objs[b->next]))
+		b->next++;
+	if (b->next >= b->nr || b->error)
+		return 0;
+	k = b->next++;
+	data = b->objs[k].data;
+	len = b->objs[k].len;
+	if (b->objs[k].base != SIZE_MAX) {
+		bdata = b->objs[b->objs[k].base].data;
+		blen = b->objs[b->objs[k].base].len;
+	}
+	b->busy++;
+	pthread_mutex_unlock(&b->lock);
+	error = bdata ? wf_delta_blob(&d, &dlen, bdata, blen, data, len) : 0;
+	if (error == 0)
+		error = d ? compress_into(z, &buf, &cap, &zlen, d, dlen) :
+		    compress_into(z, &buf, &cap, &zlen, data, len);
+	free(d);
+	pthread_mutex_lock(&b->lock);
+	if (error == 0) {
+		b->objs[k].z = buf;
+		b->objs[k].zlen = zlen;
+		b->objs[k].dsize = dlen;
+		b->objs[k].delta = d != NULL;
+	} else {
+		free(buf);
+		if (!b->error) {
+			b->error = error;
+			snprintf(b->message, sizeof(b->message), "%s",
+			    wf_error_last());
+		}
+	}
+	if (--b->busy == 0)
+		pthread_cond_broadcast(&b->idle);
+	return error < 0 ? error : 1;
+}
+
+static void *
+compress_work(void *arg)
+{
+	struct backend *b = arg;
+	struct libdeflate_compressor *z = libdeflate_alloc_compressor(1);
+
+	pthread_mutex_lock(&b->lock);
+	if (!z && !b->error) {
+		b->error = WF_ENOMEM;
+		snprintf(b->message, sizeof(b->message), "out of memory");
+	}
+	while (!b->stop) {
+		if (!z || compress_next(b, z) <= 0)
+			pthread_cond_wait(&b->more, &b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (z)
+		libdeflate_free_compressor(z);
+	return NULL;
+}
+
+/*
+ * Compress, on this thread too, what the other has not taken yet, and
+ * wait for what it is doing: every large object is then compressed.
+ * WF_EOS or WF_ENOMEM when one could not be.
+ */
+static int
+compress_rest(struct backend *b, struct libdeflate_compressor *z)
+{
+	int error;
+
+	pthread_mutex_lock(&b->lock);
+	while (compress_next(b, z) > 0)
+		;
+	while (b->busy)
+		pthread_cond_wait(&b->idle, &b->lock);
+	error = b->error ? wf_error_set(b->error, "%s", b->message) : 0;
+	pthread_mutex_unlock(&b->lock);
+	return error;
+}
+
+/* Empty the store, once the compressing thread has let go of it. */
+static void
+empty(struct backend *b)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->lock);
+	b->next = b->nr;
+	while (b->busy)
+		pthread_cond_wait(&b->idle, &b->lock);
+	for (i = 0; i < b->nr; i++) {
+		free(b->objs[i].data);
+		free(b->objs[i].z);
+	}
+	b->nr = 0;
+	b->next = 0;
+	b->error = 0;
+	if (b->slots)
+		memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+	pthread_mutex_unlock(&b->lock);
 }
 
 static void
@@ -144,14 +423,23 @@ b_free(git_odb_backend *be)
 	struct backend *b = (struct backend *)be;
 	size_t i;
 
-	b->mem->free(b->mem);
+	empty(b);
+	if (b->started) {
+		pthread_mutex_lock(&b->lock);
+		b->stop = 1;
+		pthread_cond_signal(&b->more);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->thread, NULL);
+	}
+	pthread_cond_destroy(&b->more);
+	pthread_cond_destroy(&b->idle);
+	pthread_mutex_destroy(&b->lock);
 	for (i = 0; i < NMID; i++) {
 		free(b->mid[i].s);
 		free(b->mid[i].st);
 	}
-	free(b->ids);
-	free(b->likes);
-	free(b->has_like);
+	free(b->objs);
+	free(b->slots);
 	free(b);
 }
 
@@ -233,16 +521,13 @@ same_object(struct backend *b, git_odb *odb, const git_oid *id,
     const void *data, size_t len, git_object_t type)
 {
 	git_odb_object *obj = NULL;
-	void *mdata = NULL;
-	size_t mlen;
-	git_object_t mtype;
+	const struct obj *o = find(b, id);
 	char hex[GIT_OID_HEXSZ + 1];
 	int same;
 
-	if (b->mem->read(&mdata, &mlen, &mtype, b->mem, id) == 0) {
-		same = mtype == type && mlen == len && memcmp(mdata, data,
-		    len) == 0;
-		git_odb_backend_data_free(b->mem, mdata);
+	if (o) {
+		same = o->type == type && o->len == len && memcmp(o->data,
+		    data, len) == 0;
 	} else if (git_odb_read(&obj, odb, id) == 0) {
 		same = git_odb_object_type(obj) == type &&
 		    git_odb_object_size(obj) == len &&
@@ -282,15 +567,13 @@ wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
 	 * only on disk, so that the pack of this batch holds every object
 	 * the batch names (a loose one could be pruned meanwhile).
 	 */
-	if (b->mem->exists(b->mem, out))
+	if (find(b, out))
 		return same_object(b, odb, out, data, len, type);
 	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH) &&
 	    (error = same_object(b, odb, out, data, len, type)) < 0)
 		return error;
-	if (put_mem(b, out, data, len, type, type == GIT_OBJECT_BLOB ? like :
-	    NULL) < 0)
-		return wf_error_set_git(WF_EOS, "cannot write an object");
-	return 0;
+	return put_mem(b, out, data, len, type, type == GIT_OBJECT_BLOB ?
+	    like : NULL);
 }
 
 int
@@ -306,11 +589,28 @@ wf_pack_attach(struct wf_pack **out, git_repository *repo)
 		free(p);
 		return wf_error_oom();
 	}
-	if (git_odb_init_backend(&b->parent, GIT_ODB_BACKEND_VERSION) < 0 ||
-	    git_mempack_new(&b->mem) < 0) {
+	if (git_odb_init_backend(&b->parent, GIT_ODB_BACKEND_VERSION) < 0) {
 		error = wf_error_set_git(WF_EOS, "cannot set up an in-memory "
 		    "object store");
 		free(b);
+		goto out;
+	}
+	if (pthread_mutex_init(&b->lock, NULL) != 0) {
+		free(b);
+		error = wf_error_oom();
+		goto out;
+	}
+	if (pthread_cond_init(&b->more, NULL) != 0) {
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+		error = wf_error_oom();
+		goto out;
+	}
+	if (pthread_cond_init(&b->idle, NULL) != 0) {
+		pthread_cond_destroy(&b->more);
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+		error = wf_error_oom();
 		goto out;
 	}
 	b->parent.read = b_read;
@@ -397,15 +697,6 @@ put32(unsigned char *b, uint32_t v)
 	b[3] = (unsigned char)v;
 }
 
-#define OFS_DELTA 6
-/* Trees a new tree may be a delta on, and how deep chains may grow. */
-#define NRECENT 8
-#define MAX_DEPTH 50
-/* A delta this small (an entry or two changed) is taken at once. */
-#define GOOD_DELTA 128
-/* Objects smaller than this are stored, not compressed. */
-#define SMALL 2048
-
 /* What the index needs of each object written. */
 struct entry {
 	git_oid id;
@@ -420,35 +711,6 @@ entry_cmp(const void *a, const void *b)
 	    &((const struct entry *)b)->id);
 }
 
-/* data[0..len) as a zlib stream of its own, in (*zbuf)[0..*zlen). */
-static int
-compress_into(z_stream *z, unsigned char **zbuf, size_t *zcap, size_t *zlen,
-    const void *data, size_t len)
-{
-	size_t need = deflateBound(z, (uLong)len);
-	int rc;
-
-	if (need > *zcap) {
-		unsigned char *nb = realloc(*zbuf, need);
-
-		if (!nb)
-			return wf_error_oom();
-		*zbuf = nb;
-		*zcap = need;
-	}
-	if (deflateReset(z) != Z_OK)
-		return wf_error_set(WF_EOS, "cannot compress an object");
-	z->next_in = (Bytef *)(uintptr_t)data;
-	z->avail_in = (uInt)len;
-	z->next_out = *zbuf;
-	z->avail_out = (uInt)*zcap;
-	if ((rc = deflate(z, Z_FINISH)) != Z_STREAM_END)
-		return wf_error_set(WF_EOS, "cannot compress an object (%d)",
-		    rc);
-	*zlen = z->total_out;
-	return 0;
-}
-
 /*
  * Write one pack entry: its header (type, size, and for an OFS_DELTA the
  * distance back to its base), then data[0..len) as a zlib stream of its
@@ -456,7 +718,8 @@ compress_into(z_stream *z, unsigned char **zbuf, size_t *zcap, size_t *zlen,
  * Records its offset and CRC-32 in *e.
  */
 static int
-put_entry(struct out *o, struct entry *e, z_stream *z, unsigned char **zbuf,
+put_entry(struct out *o, struct entry *e, struct libdeflate_compressor *z,
+    unsigned char **zbuf,
     size_t *zcap, const void *data, size_t len, int type, uint64_t base,
     const unsigned char *zdata, size_t zlen)
 {
@@ -488,526 +751,10 @@ put_entry(struct out *o, struct entry *e, z_stream *z, unsigned char **zbuf,
 			return error;
 		zdata = *zbuf;
 	}
-	e->crc = (uint32_t)crc32(crc32(0, hdr, (uInt)h), zdata, (uInt)zlen);
+	e->crc = libdeflate_crc32(libdeflate_crc32(0, hdr, h), zdata, zlen);
 	if ((error = out_put(o, hdr, h)) < 0 ||
 	    (error = out_put(o, zdata, zlen)) < 0)
 		return error;
-	return 0;
-}
-
-/*
- * Large blobs (and commits) are most of a flush's time, all of it
- * zlib: they are compressed before the pack is written, by this thread
- * and one more, each taking the next object to do.  Each object's
- * stream is the same whichever thread makes it, so the pack is too.
- */
-/* Below this much data to compress, a second thread is not worth it. */
-#define PRE_MIN (256 * 1024)
-
-/*
- * An object compressed ahead: z[0..len), the object itself or, when
- * `delta`, a delta of `dsize` bytes on the object ids[base].
- */
-struct pre {
-	unsigned char *z;
-	size_t len, dsize, base;
-	int delta;
-};
-
-struct pre_job {
-	git_odb_backend *mem;
-	const git_oid *ids;
-	const size_t *picks;	/* what to compress, as indices into ids */
-	const size_t *bases;	/* bases[k]: a base for ids[k], or SIZE_MAX */
-	size_t npicks;
-	struct pre *pre;	/* by index into ids */
-	pthread_mutex_t lock;
-	size_t next;
-	int error;		/* the first one, under lock */
-	char message[512];
-};
-
-static int make_blob_delta(unsigned char **out, size_t *len,
-    const unsigned char *b, size_t blen, const unsigned char *t,
-    size_t tlen);
-
-/*
- * The delta of `data` on its base (ids[base]) in j->pre[k], compressed,
- * when it is much smaller than `data`; else nothing.
- */
-static int
-pre_delta(struct pre_job *j, z_stream *z, size_t k, const void *data,
-    size_t size)
-{
-	void *bdata;
-	unsigned char *d = NULL, *buf = NULL;
-	size_t bsize, dlen, cap = 0, len;
-	git_object_t btype;
-	int error;
-
-	if (j->mem->read(&bdata, &bsize, &btype, j->mem,
-	    &j->ids[j->bases[k]]) < 0)
-		return wf_error_set_git(WF_EOS, "cannot read a new object");
-	error = btype == GIT_OBJECT_BLOB ? make_blob_delta(&d, &dlen, bdata,
-	    bsize, data, size) : 0;
-	git_odb_backend_data_free(j->mem, bdata);
-	if (error < 0 || !d)
-		return error;
-	if ((error = compress_into(z, &buf, &cap, &len, d, dlen)) == 0) {
-		j->pre[k].z = buf;
-		j->pre[k].len = len;
-		j->pre[k].dsize = dlen;
-		j->pre[k].base = j->bases[k];
-		j->pre[k].delta = 1;
-	}
-	free(d);
-	return error;
-}
-
-static void *
-pre_work(void *arg)
-{
-	struct pre_job *j = arg;
-	z_stream z;
-	int error = 0;
-
-	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, 1, Z_DEFLATED, 15, 6, Z_FIXED) != Z_OK)
-		error = wf_error_set(WF_EOS, "cannot set up compression");
-	while (error == 0) {
-		void *data = NULL;
-		unsigned char *buf = NULL;
-		size_t k, size, cap = 0, len = 0;
-		git_object_t type;
-
-		pthread_mutex_lock(&j->lock);
-		k = j->error ? j->npicks : j->next++;
-		pthread_mutex_unlock(&j->lock);
-		if (k >= j->npicks)
-			break;
-		k = j->picks[k];
-		if (j->mem->read(&data, &size, &type, j->mem, &j->ids[k]) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot read a new "
-			    "object");
-			break;
-		}
-		if (j->bases[k] != SIZE_MAX &&
-		    ((error = pre_delta(j, &z, k, data, size)) < 0 ||
-		    j->pre[k].z)) {
-			git_odb_backend_data_free(j->mem, data);
-			continue;
-		}
-		error = compress_into(&z, &buf, &cap, &len, data, size);
-		git_odb_backend_data_free(j->mem, data);
-		if (error < 0) {
-			free(buf);
-			break;
-		}
-		j->pre[k].z = buf;
-		j->pre[k].len = len;
-	}
-	deflateEnd(&z);
-	if (error < 0) {
-		pthread_mutex_lock(&j->lock);
-		if (!j->error) {
-			j->error = error;
-			snprintf(j->message, sizeof(j->message), "%s",
-			    wf_error_last());
-		}
-		pthread_mutex_unlock(&j->lock);
-	}
-	return NULL;
-}
-
-struct id_index {
-	git_oid id;
-	size_t i;
-};
-
-static int
-id_index_cmp(const void *a, const void *b)
-{
-	return git_oid_cmp(&((const struct id_index *)a)->id,
-	    &((const struct id_index *)b)->id);
-}
-
-/*
- * For each blob made from another one written before it here (likes[],
- * as wf_pack_write() was told), the index of that one in bases[], so it
- * can be stored as a delta on it; SIZE_MAX for the others.  Chains are
- * kept to MAX_DEPTH links, counting every link as a delta.
- */
-static int
-find_bases(size_t *bases, const struct backend *b, size_t n)
-{
-	struct id_index *byid;
-	size_t *depth, i, lo, hi, mid;
-	int c;
-
-	for (i = 0; i < n; i++)
-		bases[i] = SIZE_MAX;
-	for (i = 0; i < n && !b->has_like[i]; i++)
-		;
-	if (i == n)
-		return 0;
-	if (!(byid = malloc(n * sizeof(*byid))) ||
-	    !(depth = calloc(n, sizeof(*depth)))) {
-		free(byid);
-		return wf_error_oom();
-	}
-	for (i = 0; i < n; i++) {
-		byid[i].id = b->ids[i];
-		byid[i].i = i;
-	}
-	qsort(byid, n, sizeof(*byid), id_index_cmp);
-	for (i = 0; i < n; i++) {
-		if (!b->has_like[i])
-			continue;
-		for (lo = 0, hi = n; lo < hi;) {
-			mid = lo + (hi - lo) / 2;
-			c = git_oid_cmp(&byid[mid].id, &b->likes[i]);
-			if (c == 0) {
-				lo = mid;
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < n && git_oid_equal(&byid[lo].id, &b->likes[i]) &&
-		    byid[lo].i < i && depth[byid[lo].i] < MAX_DEPTH) {
-			bases[i] = byid[lo].i;
-			depth[i] = depth[byid[lo].i] + 1;
-		}
-	}
-	free(byid);
-	free(depth);
-	return 0;
-}
-
-/*
- * Compress ahead the objects of `b` that are not trees and not small,
- * a blob made from one written before it as a delta on that one when
- * that is much smaller: *out is then an array by index (the caller
- * frees each .z and the array), else NULL.  A second thread helps when
- * there is enough to do.
- */
-static int
-precompress(struct pre **out, const struct backend *b, size_t n)
-{
-	git_odb_backend *mem = b->mem;
-	const git_oid *ids = b->ids;
-	struct pre_job j;
-	pthread_t t;
-	size_t i, total = 0, *picks = NULL, *bases = NULL;
-	int started = 0, error;
-
-	*out = NULL;
-	memset(&j, 0, sizeof(j));
-	if (!(picks = malloc(n * sizeof(*picks))) ||
-	    !(bases = malloc(n * sizeof(*bases)))) {
-		free(picks);
-		return wf_error_oom();
-	}
-	for (i = 0; i < n; i++) {
-		size_t size;
-		git_object_t type;
-
-		if (mem->read_header(&size, &type, mem, &ids[i]) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot read a new "
-			    "object");
-			goto out;
-		}
-		if (type != GIT_OBJECT_TREE && size >= SMALL) {
-			picks[j.npicks++] = i;
-			total += size;
-		}
-	}
-	if ((error = find_bases(bases, b, n)) < 0)
-		goto out;
-	if (j.npicks == 0)
-		goto out;
-	if (!(j.pre = calloc(n, sizeof(*j.pre)))) {
-		error = wf_error_oom();
-		goto out;
-	}
-	j.mem = mem;
-	j.ids = ids;
-	j.picks = picks;
-	j.bases = bases;
-	pthread_mutex_init(&j.lock, NULL);
-	/* Without a second thread, this one does it all. */
-	if (total >= PRE_MIN)
-		started = pthread_create(&t, NULL, pre_work, &j) == 0;
-	pre_work(&j);
-	if (started)
-		pthread_join(t, NULL);
-	pthread_mutex_destroy(&j.lock);
-	if (j.error) {
-		for (i = 0; i < n; i++)
-			free(j.pre[i].z);
-		free(j.pre);
-		error = wf_error_set(j.error, "%s", j.message);
-		goto out;
-	}
-	*out = j.pre;
-out:
-	free(picks);
-	free(bases);
-	return error;
-}
-
-/* A size as git's delta header writes it. */
-static size_t
-put_varint(unsigned char *b, size_t v)
-{
-	size_t n = 0;
-
-	do {
-		b[n] = (unsigned char)(v & 0x7f);
-		if (v >>= 7)
-			b[n] |= 0x80;
-		n++;
-	} while (v);
-	return n;
-}
-
-/* Copy base[off..off+len) in the delta at b; returns the bytes used. */
-static size_t
-put_copy(unsigned char *b, size_t off, size_t len)
-{
-	size_t n = 1, i;
-	unsigned char op = 0x80;
-
-	for (i = 0; i < 4; i++)
-		if ((off >> (8 * i)) & 0xff) {
-			op |= (unsigned char)(1 << i);
-			b[n++] = (unsigned char)(off >> (8 * i));
-		}
-	for (i = 0; i < 3; i++)
-		if ((len >> (8 * i)) & 0xff) {
-			op |= (unsigned char)(0x10 << i);
-			b[n++] = (unsigned char)(len >> (8 * i));
-		}
-	b[0] = op;
-	return n;
-}
-
-/*
- * The bytes `b` and `t` share at their heads, and then at their tails
- * (never overlapping the head), compared eight bytes at a time.
- */
-static void
-common_ends(size_t *headp, size_t *tailp, const unsigned char *b,
-    size_t blen, const unsigned char *t, size_t tlen)
-{
-	size_t head = 0, tail = 0, max = blen < tlen ? blen : tlen;
-
-	while (head + 8 <= max && memcmp(b + head, t + head, 8) == 0)
-		head += 8;
-	while (head < max && b[head] == t[head])
-		head++;
-	while (tail + 8 <= max - head &&
-	    memcmp(b + blen - tail - 8, t + tlen - tail - 8, 8) == 0)
-		tail += 8;
-	while (tail < max - head && b[blen - 1 - tail] == t[tlen - 1 - tail])
-		tail++;
-	*headp = head;
-	*tailp = tail;
-}
-
-/*
- * A delta that makes `t` from `b`: the common head and tail copied, the
- * middle inserted, which is all an edited tree needs.  *out is a new
- * buffer of *len bytes; NULL (and 0) when it would not be much smaller
- * than `t` itself.
- */
-static int
-make_delta(unsigned char **out, size_t *len, const unsigned char *b,
-    size_t blen, const unsigned char *t, size_t tlen)
-{
-	size_t head, tail, mid, n = 0, off, chunk;
-	unsigned char *d;
-
-	*out = NULL;
-	*len = 0;
-	/* Eight bytes at a time, then the rest. */
-	common_ends(&head, &tail, b, blen, t, tlen);
-	mid = tlen - head - tail;
-	if (head + tail < tlen / 2)
-		return 0;
-	/* Headers, copies of at most 64 KiB, inserts of at most 127. */
-	if (!(d = malloc(32 + (head / 0x10000 + tail / 0x10000 + 2) * 8 +
-	    mid + mid / 127 + 1)))
-		return wf_error_oom();
-	n += put_varint(d + n, blen);
-	n += put_varint(d + n, tlen);
-	for (off = 0; off < head; off += chunk) {
-		chunk = head - off < 0x10000 ? head - off : 0x10000;
-		n += put_copy(d + n, off, chunk == 0x10000 ? 0 : chunk);
-	}
-	for (off = 0; off < mid; off += chunk) {
-		chunk = mid - off < 127 ? mid - off : 127;
-		d[n++] = (unsigned char)chunk;
-		memcpy(d + n, t + head + off, chunk);
-		n += chunk;
-	}
-	for (off = 0; off < tail; off += chunk) {
-		chunk = tail - off < 0x10000 ? tail - off : 0x10000;
-		n += put_copy(d + n, blen - tail + off, chunk == 0x10000 ? 0 :
-		    chunk);
-	}
-	*out = d;
-	*len = n;
-	return 0;
-}
-
-/*
- * A delta that makes the blob `t` from the blob `b`, for a file edited
- * in a few places: the common head and tail are copied, and in between
- * each 16-byte block of `t` whose rolling hash names a block of `b`
- * with the same bytes starts a copy, grown both ways as far as the
- * bytes agree; the rest is inserted.  *out is a new buffer of *len
- * bytes; NULL (and 0) when the delta would not be under half of `t`.
- */
-#define BLOCK 16
-#define HASH_MUL 0x01000193u
-
-struct delta_out {
-	unsigned char *d;
-	size_t n, cap;
-};
-
-/* Room for `need` more bytes within the cap: 0, else -1. */
-static int
-delta_room(struct delta_out *o, size_t need)
-{
-	return o->cap - o->n >= need ? 0 : -1;
-}
-
-static int
-delta_copy(struct delta_out *o, size_t off, size_t len)
-{
-	size_t chunk;
-
-	for (; len > 0; off += chunk, len -= chunk) {
-		chunk = len < 0x10000 ? len : 0x10000;
-		if (delta_room(o, 8) < 0)
-			return -1;
-		o->n += put_copy(o->d + o->n, off, chunk == 0x10000 ? 0 :
-		    chunk);
-	}
-	return 0;
-}
-
-static int
-delta_insert(struct delta_out *o, const unsigned char *p, size_t len)
-{
-	size_t chunk;
-
-	for (; len > 0; p += chunk, len -= chunk) {
-		chunk = len < 127 ? len : 127;
-		if (delta_room(o, chunk + 1) < 0)
-			return -1;
-		o->d[o->n++] = (unsigned char)chunk;
-		memcpy(o->d + o->n, p, chunk);
-		o->n += chunk;
-	}
-	return 0;
-}
-
-static uint32_t
-block_hash(const unsigned char *p)
-{
-	uint32_t h = 0;
-	size_t i;
-
-	for (i = 0; i < BLOCK; i++)
-		h = h * HASH_MUL + p[i];
-	return h;
-}
-
-static int
-make_blob_delta(unsigned char **out, size_t *len, const unsigned char *b,
-    size_t blen, const unsigned char *t, size_t tlen)
-{
-	struct delta_out o;
-	uint32_t *slot = NULL, h, top = 1, mask;
-	size_t head, tail, tend, bend, nslot, pos, ins, k, i;
-
-	*out = NULL;
-	*len = 0;
-	/* Offsets in the base are 32 bits, in the delta and in slot[]. */
-	if (blen >= UINT32_MAX)
-		return 0;
-	common_ends(&head, &tail, b, blen, t, tlen);
-	tend = tlen - tail;
-	bend = blen - tail;
-	o.n = 0;
-	o.cap = tlen / 2;
-	if (o.cap < 64 || !(o.d = malloc(o.cap)))
-		return o.cap < 64 ? 0 : wf_error_oom();
-	o.n += put_varint(o.d + o.n, blen);
-	o.n += put_varint(o.d + o.n, tlen);
-	if (delta_copy(&o, 0, head) < 0)
-		goto none;
-	/* The blocks of the base between head and tail, by hash. */
-	for (nslot = 16; nslot < 2 * ((bend - head) / BLOCK + 1); nslot *= 2)
-		;
-	mask = (uint32_t)(nslot - 1);
-	if (bend - head >= BLOCK && tend - head >= BLOCK) {
-		if (!(slot = calloc(nslot, sizeof(*slot)))) {
-			free(o.d);
-			return wf_error_oom();
-		}
-		for (k = head; k + BLOCK <= bend; k += BLOCK)
-			slot[block_hash(b + k) & mask] = (uint32_t)(k + 1);
-		for (i = 1; i < BLOCK; i++)
-			top *= HASH_MUL;
-	}
-	ins = pos = head;
-	h = slot && pos + BLOCK <= tend ? block_hash(t + pos) : 0;
-	while (slot && pos + BLOCK <= tend) {
-		uint32_t at = slot[h & mask];
-		size_t from, n;
-
-		if (at && memcmp(b + at - 1, t + pos, BLOCK) == 0) {
-			from = at - 1;
-			n = BLOCK;
-			while (pos + n < tend && from + n < blen &&
-			    b[from + n] == t[pos + n])
-				n++;
-			while (pos > ins && from > 0 && b[from - 1] ==
-			    t[pos - 1]) {
-				pos--;
-				from--;
-				n++;
-			}
-			if (delta_insert(&o, t + ins, pos - ins) < 0 ||
-			    delta_copy(&o, from, n) < 0)
-				goto none;
-			pos += n;
-			ins = pos;
-			if (pos + BLOCK <= tend)
-				h = block_hash(t + pos);
-			continue;
-		}
-		if (pos + BLOCK >= tend)
-			break;
-		h = (h - t[pos] * top) * HASH_MUL + t[pos + BLOCK];
-		pos++;
-	}
-	if (delta_insert(&o, t + ins, tend - ins) < 0 ||
-	    delta_copy(&o, bend, tail) < 0)
-		goto none;
-	free(slot);
-	*out = o.d;
-	*len = o.n;
-	return 0;
-none:
-	free(slot);
-	free(o.d);
 	return 0;
 }
 
@@ -1105,23 +852,22 @@ seal(int fd, const char *from, const char *to)
 int
 wf_pack_flush(struct wf_pack *p)
 {
-	git_odb_backend *mem = p->b->mem;
+	struct backend *b = p->b;
 	struct out *o = NULL;
 	struct entry *e = NULL;
-	z_stream z, zs;
+	struct libdeflate_compressor *z = NULL, *zs = NULL;
 	unsigned char hdr[12], sum[20], *zbuf = NULL;
 	char *dir = NULL, *tmp_pack = NULL, *tmp_idx = NULL, *final = NULL;
 	const char *common = git_repository_commondir(p->repo);
 	size_t n = p->b->nr, i, zcap = 0, len;
-	int error, zok = 0, zsok = 0, pfd = -1, ifd = -1;
+	int error, pfd = -1, ifd = -1;
 	struct {
-		void *data;
+		const unsigned char *data;
 		size_t size, depth;
 		uint64_t off;
 	} recent[NRECENT];
 	size_t next = 0;
 	git_odb *odb = NULL;
-	struct pre *pre = NULL;
 
 	if (n == 0)
 		return 0;
@@ -1141,21 +887,12 @@ wf_pack_flush(struct wf_pack *p)
 	 * stream costs more than compressing saves: those are stored,
 	 * larger blobs compressed fast.
 	 */
-	memset(&z, 0, sizeof(z));
-	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&z, 1, Z_DEFLATED, 15, 6, Z_FIXED) !=
-	    Z_OK) {
-		error = wf_error_set(WF_EOS, "cannot set up compression");
+	if (!(z = libdeflate_alloc_compressor(1)) ||
+	    !(zs = libdeflate_alloc_compressor(0))) {
+		error = wf_error_oom();
 		goto out;
 	}
-	zok = 1;
-	if (deflateInit2(&zs, 0, Z_DEFLATED, 15, 1, Z_DEFAULT_STRATEGY) !=
-	    Z_OK) {
-		error = wf_error_set(WF_EOS, "cannot set up compression");
-		goto out;
-	}
-	zsok = 1;
-	if ((error = precompress(&pre, p->b, n)) < 0)
+	if ((error = compress_rest(b, z)) < 0)
 		goto out;
 	if ((error = temp_file(&pfd, &tmp_pack, dir, "pack")) < 0)
 		goto out;
@@ -1168,33 +905,24 @@ wf_pack_flush(struct wf_pack *p)
 	if ((error = out_put(o, hdr, 12)) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		void *data = NULL;
+		const struct obj *ob = &b->objs[i];
+		const unsigned char *data = ob->data;
 		unsigned char *delta = NULL;
-		size_t size, dlen = 0, best = 0, j, k;
-		git_object_t type;
+		size_t size = ob->len, dlen = 0, best = 0, j, k;
 
-		e[i].id = p->b->ids[i];
-		/* Compressed ahead: only its header is needed. */
-		if ((pre && pre[i].z ? mem->read_header(&size, &type, mem,
-		    &e[i].id) : mem->read(&data, &size, &type, mem,
-		    &e[i].id)) < 0) {
-			error = wf_error_set_git(WF_EOS, "cannot read a new "
-			    "object");
-			goto out;
-		}
-		if (pre && pre[i].delta) {
+		e[i].id = ob->id;
+		if (ob->z && ob->delta) {
 			error = put_entry(o, &e[i], NULL, NULL, NULL, NULL,
-			    pre[i].dsize, OFS_DELTA, e[pre[i].base].off,
-			    pre[i].z, pre[i].len);
+			    ob->dsize, OFS_DELTA, e[ob->base].off, ob->z,
+			    ob->zlen);
 			if (error < 0)
 				goto out;
 			continue;
 		}
-		if (type != GIT_OBJECT_TREE) {
-			error = put_entry(o, &e[i], size < SMALL ? &zs : &z,
-			    &zbuf, &zcap, data, size, (int)type, 0,
-			    pre ? pre[i].z : NULL, pre ? pre[i].len : 0);
-			git_odb_backend_data_free(mem, data);
+		if (ob->type != GIT_OBJECT_TREE) {
+			error = put_entry(o, &e[i], size < SMALL ? zs : z,
+			    &zbuf, &zcap, data, size, (int)ob->type, 0, ob->z,
+			    ob->zlen);
 			if (error < 0)
 				goto out;
 			continue;
@@ -1221,11 +949,9 @@ wf_pack_flush(struct wf_pack *p)
 			    recent[k].size > 2 * size || size > 2 *
 			    recent[k].size)
 				continue;
-			if ((error = make_delta(&d, &l, recent[k].data,
-			    recent[k].size, data, size)) < 0) {
-				git_odb_backend_data_free(mem, data);
+			if ((error = wf_delta_tree(&d, &l, recent[k].data,
+			    recent[k].size, data, size)) < 0)
 				goto out;
-			}
 			if (d && (!delta || l < dlen)) {
 				free(delta);
 				delta = d;
@@ -1236,18 +962,15 @@ wf_pack_flush(struct wf_pack *p)
 			}
 		}
 		if (delta)
-			error = put_entry(o, &e[i], &zs, &zbuf, &zcap, delta,
+			error = put_entry(o, &e[i], zs, &zbuf, &zcap, delta,
 			    dlen, OFS_DELTA, recent[best].off, NULL, 0);
 		else
-			error = put_entry(o, &e[i], &zs, &zbuf, &zcap, data, size,
-			    (int)type, 0, NULL, 0);
+			error = put_entry(o, &e[i], zs, &zbuf, &zcap, data, size,
+			    (int)ob->type, 0, NULL, 0);
 		free(delta);
-		if (error < 0) {
-			git_odb_backend_data_free(mem, data);
+		if (error < 0)
 			goto out;
-		}
 		/* Keep it among the recent trees, in place of the oldest. */
-		git_odb_backend_data_free(mem, recent[next].data);
 		recent[next].data = data;
 		recent[next].size = size;
 		recent[next].off = e[i].off;
@@ -1287,18 +1010,11 @@ wf_pack_flush(struct wf_pack *p)
 	wf_pack_discard(p);
 	error = 0;
 out:
-	if (pre) {
-		for (i = 0; i < n; i++)
-			free(pre[i].z);
-		free(pre);
-	}
-	for (i = 0; i < NRECENT; i++)
-		git_odb_backend_data_free(mem, recent[i].data);
 	git_odb_free(odb);
-	if (zok)
-		deflateEnd(&z);
-	if (zsok)
-		deflateEnd(&zs);
+	if (z)
+		libdeflate_free_compressor(z);
+	if (zs)
+		libdeflate_free_compressor(zs);
 	if (pfd >= 0)
 		close(pfd);
 	if (ifd >= 0)
@@ -1320,8 +1036,7 @@ out:
 void
 wf_pack_discard(struct wf_pack *p)
 {
-	git_mempack_reset(p->b->mem);
-	p->b->nr = 0;
+	empty(p->b);
 }
 
 void

@@ -4,12 +4,13 @@
 #include <git2.h>
 
 /*
- * An in-memory object store in front of a repository's object database
- * (libgit2's mempack backend): blobs, trees and commits written through
- * the repository stay in memory and are readable at once, until
- * wf_pack_flush() writes them, and only them, as one pack.  A batch of a
- * thousand changes thus writes one pack, not thousands of loose objects.
- * A handle is for one thread, as its repository is.
+ * An in-memory object store in front of a repository's object database:
+ * blobs, trees and commits written through the repository stay in
+ * memory and are readable at once, until wf_pack_flush() writes them,
+ * and only them, as one pack.  A batch of a thousand changes thus
+ * writes one pack, not thousands of loose objects.  Large objects are
+ * compressed for the pack on a thread of the store's own as soon as
+ * they are written.  A handle is for one thread, as its repository is.
  */
 struct wf_pack;
 

@@ -411,6 +411,82 @@ END_TEST
  * bytes (what a SHA-1 collision would give), in memory or on disk: the
  * write fails and the stored one stays.
  */
+/*
+ * The in-memory store holds thousands of objects (its table of ids
+ * grows several times), each readable at once by its id and by a short
+ * prefix of it; objects large enough to be compressed ahead while the
+ * batch goes on are dropped by a discard, even mid-way, and what a
+ * flush writes reads back the same from another handle.
+ */
+START_TEST(test_pack_memory_store)
+{
+	enum { N = 3000, BIG = 40 };
+	static git_oid id[N], big[BIG];
+	static unsigned char data[70000];
+	char text[64], hex[GIT_OID_HEXSZ + 1];
+	struct wf_pack *pack;
+	git_repository *again;
+	git_odb *odb;
+	git_odb_object *obj;
+	git_object *o;
+	git_blob *b;
+	size_t i, len;
+	git_object_t type;
+	int round;
+
+	ck_assert_int_eq(wf_pack_attach(&pack, repo), 0);
+	ck_assert_int_eq(git_repository_odb(&odb, repo), 0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < BIG; i++) {
+			fill(data, sizeof(data), i % 2);
+			ck_assert_int_eq(wf_pack_write(&big[i], odb, data,
+			    sizeof(data), GIT_OBJECT_BLOB, i ? &big[i - 1] :
+			    NULL), 0);
+		}
+		for (i = 0; i < N; i++) {
+			len = (size_t)snprintf(text, sizeof(text),
+			    "object %zu of round %d\n", i, round);
+			ck_assert_int_eq(wf_pack_write(&id[i], odb, text, len,
+			    GIT_OBJECT_BLOB, NULL), 0);
+		}
+		for (i = 0; i < N; i++) {
+			len = (size_t)snprintf(text, sizeof(text),
+			    "object %zu of round %d\n", i, round);
+			ck_assert_int_eq(git_odb_read(&obj, odb, &id[i]), 0);
+			ck_assert_uint_eq(git_odb_object_size(obj), len);
+			ck_assert_mem_eq(git_odb_object_data(obj), text, len);
+			git_odb_object_free(obj);
+			ck_assert_int_eq(git_odb_read_header(&len, &type, odb,
+			    &id[i]), 0);
+			ck_assert_int_eq(type, GIT_OBJECT_BLOB);
+		}
+		git_oid_tostr(hex, 13, &id[N / 2]);
+		ck_assert_int_eq(git_revparse_single(&o, repo, hex), 0);
+		ck_assert(git_oid_equal(git_object_id(o), &id[N / 2]));
+		git_object_free(o);
+		if (round == 0) {
+			wf_pack_discard(pack);
+			ck_assert_int_eq(git_odb_exists(odb, &id[0]), 0);
+			ck_assert_int_eq(git_odb_exists(odb, &big[BIG - 1]),
+			    0);
+		}
+	}
+	ck_assert_int_eq(wf_pack_flush(pack), 0);
+	ck_assert_int_eq(git_repository_open(&again, dir), 0);
+	ck_assert_int_eq(git_blob_lookup(&b, again, &id[N - 1]), 0);
+	ck_assert_mem_eq(git_blob_rawcontent(b), "object 2999 of round 1\n",
+	    23);
+	git_blob_free(b);
+	fill(data, sizeof(data), 1);
+	ck_assert_int_eq(git_blob_lookup(&b, again, &big[BIG - 1]), 0);
+	ck_assert_uint_eq(git_blob_rawsize(b), sizeof(data));
+	git_blob_free(b);
+	git_repository_free(again);
+	git_odb_free(odb);
+	wf_pack_free(pack);
+}
+END_TEST
+
 START_TEST(test_pack_write_collision)
 {
 	struct wf_pack *pack;
@@ -627,6 +703,7 @@ patch_suite(void)
 	tcase_add_test(tc, test_pack_write_ids);
 	tcase_add_test(tc, test_pack_write_collision);
 	tcase_add_test(tc, test_pack_blob_deltas);
+	tcase_add_test(tc, test_pack_memory_store);
 	suite_add_tcase(s, tc);
 	return s;
 }
