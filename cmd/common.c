@@ -12,6 +12,7 @@
 #include "git.h"
 #include "handover.h"
 #include "landing.h"
+#include "loose_ref.h"
 #include "pktline.h"
 #include "push.h"
 
@@ -352,6 +353,31 @@ update_refs(const char *gitdir, const char *script)
 	return wf_git_run(NULL, &status, gitdir, args, script);
 }
 
+/*
+ * Keep the commits of the items at[0..nb) queued with a ref each, as
+ * loose refs written here (lib/loose_ref.h): 0, or the first failure,
+ * with the refs written before it removed again.
+ */
+static int
+keep_loose(const char *gitdir, const struct wf_cmd_proc_item *items,
+    const size_t *at, size_t nb)
+{
+	size_t k;
+	int error = 0;
+
+	for (k = 0; k < nb && error == 0; k++)
+		if (items[at[k]].kept[0])
+			error = wf_loose_ref_write(gitdir, items[at[k]].kept,
+			    items[at[k]].new_hex);
+	if (error == 0)
+		return 0;
+	while (k-- > 0)
+		if (items[at[k]].kept[0])
+			wf_loose_ref_remove(gitdir, items[at[k]].kept,
+			    items[at[k]].new_hex);
+	return error;
+}
+
 /* Append a line to the script *s (of *len bytes). */
 static int
 script_add(char **s, size_t *len, const char *verb, const char *ref,
@@ -406,7 +432,7 @@ fail_all(struct wf_cmd_proc_item *items, size_t n, const char *why)
 
 int
 wf_cmd_hook_proc_queue(struct wf_queue *q, const char *gitdir,
-    struct wf_cmd_proc_item *items, size_t n)
+    struct wf_cmd_proc_item *items, size_t n, int loose)
 {
 	struct wf_queue_batch *b = NULL;
 	struct wf_queue_added a;
@@ -414,7 +440,7 @@ wf_cmd_hook_proc_queue(struct wf_queue *q, const char *gitdir,
 	char *script = NULL, *drop = NULL;
 	size_t i, k, len = 0, dlen = 0, nb = 0;
 	size_t *at = NULL;	/* item of each change added to the batch */
-	int error;
+	int error, kept_loose = 0;
 
 	if (!(at = calloc(n + 1, sizeof(*at))) || !(gone = json_array())) {
 		error = wf_error_oom();
@@ -460,14 +486,27 @@ wf_cmd_hook_proc_queue(struct wf_queue *q, const char *gitdir,
 		if (a.queue_id == 0)
 			it->kept[0] = '\0';	/* archived: landed long ago */
 	}
-	/* The commits kept before the queue holds them: ok means both. */
-	if (script && (error = update_refs(gitdir, script)) < 0)
-		goto out;
+	/*
+	 * The commits kept before the queue holds them: ok means both.
+	 * Loose refs when the pre-receive found them safe to write here,
+	 * else (or when that fails) through git.
+	 */
+	if (script && loose && keep_loose(gitdir, items, at, nb) == 0) {
+		kept_loose = 1;
+	} else if (script) {
+		wf_error_clear();
+		if ((error = update_refs(gitdir, script)) < 0)
+			goto out;
+	}
 	if ((error = wf_queue_batch_commit(b)) < 0) {
 		char *undo = NULL;
 		size_t ulen = 0;
 
-		for (k = 0; k < nb; k++)
+		for (k = 0; kept_loose && k < nb; k++)
+			if (items[at[k]].kept[0])
+				wf_loose_ref_remove(gitdir, items[at[k]].kept,
+				    items[at[k]].new_hex);
+		for (k = 0; !kept_loose && k < nb; k++)
 			if (items[at[k]].kept[0] && script_add(&undo, &ulen,
 			    "delete", items[at[k]].kept, NULL) < 0)
 				break;

@@ -154,14 +154,17 @@ struct wf_cmd_proc_item {
  * a topic superseding the earlier versions of that topic still waiting
  * (wf_queue_batch_supersede()), and keep each one's commits at
  * WF_PUSH_KEPT_PREFIX<queue id> in `gitdir` before the transaction commits,
- * so that an item without error is queued and kept, both.  Tell the
+ * so that an item without error is queued and kept, both: as loose refs
+ * written directly when `loose` (the pre-receive found the repository's
+ * refs to be plain files, lib/loose_ref.h), else or when that fails by
+ * `git update-ref`.  Tell the
  * pusher each one's id, position and ref.  A change refused by the
  * queue (its id queued with other content) gets its error; on any
  * other error nothing is queued, every item with a change gets the
  * error, and it is returned.
  */
 int wf_cmd_hook_proc_queue(struct wf_queue *q, const char *gitdir,
-    struct wf_cmd_proc_item *items, size_t n);
+    struct wf_cmd_proc_item *items, size_t n, int loose);
 
 /*
  * Answer receive-pack for items[0..n), in order, on `fd`: ok with the

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +175,38 @@ free_updates(struct wf_push_update *us, size_t n)
 }
 
 /*
+ * May proc-receive write the refs that keep pushed commits as files of
+ * its own (lib/loose_ref.h)?  Only when git would write just such a
+ * file: refs stored as files, no reflog for them, no shared
+ * permissions to apply.
+ */
+static int
+refs_are_plain_files(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	const char *v;
+	int b, plain = 0;
+
+	if (git_repository_config_snapshot(&cfg, repo) < 0)
+		goto out;
+	if (git_config_get_string(&v, cfg, "extensions.refstorage") == 0 &&
+	    strcasecmp(v, "files") != 0)
+		goto out;
+	if (git_config_get_string(&v, cfg, "core.logallrefupdates") == 0 &&
+	    strcasecmp(v, "always") == 0)
+		goto out;
+	if (git_config_get_string(&v, cfg, "core.sharedrepository") == 0 &&
+	    !(git_config_parse_bool(&b, v) == 0 && !b) &&
+	    strcasecmp(v, "umask") != 0)
+		goto out;
+	plain = 1;
+out:
+	git_config_free(cfg);
+	git_error_clear();
+	return plain;
+}
+
+/*
  * Leave the changes validated for the push to its proc-receive, which
  * then queues them without validating them again (see handover.h).
  * Not being able to is no reason to refuse a push: proc-receive then
@@ -203,6 +236,9 @@ hand_over(git_repository *repo, const struct wf_push_update *us, size_t n)
 		free(replaces);
 		replaces = NULL;
 	}
+	if (doc && refs_are_plain_files(repo) &&
+	    json_object_set_new(doc, "loose_refs", json_true()) < 0)
+		goto out;
 	if (doc)
 		wf_handover_save(gitdir, key, doc);
 out:
@@ -495,7 +531,7 @@ cmd_proc_receive(struct ctx *ctx)
 			}
 		goto answer;
 	}
-	if (wf_cmd_hook_proc_queue(q, gitdir, items, n) < 0) {
+	if (wf_cmd_hook_proc_queue(q, gitdir, items, n, 0) < 0) {
 		wf_cmd_error("%s; nothing was queued", wf_error_last());
 		goto answer;
 	}

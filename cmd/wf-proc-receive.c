@@ -205,7 +205,8 @@ take_changes(struct wf_cmd_proc_item *items, struct wf_change **cs,
 
 /* Queue, keep the commits, start landing; the items say how it went. */
 static int
-queue_and_land(const char *gitdir, struct wf_cmd_proc_item *items, size_t n)
+queue_and_land(const char *gitdir, struct wf_cmd_proc_item *items, size_t n,
+    int loose)
 {
 	struct wf_queue_opts qo = WF_QUEUE_OPTS_INIT;
 	struct wf_queue *q = NULL;
@@ -225,7 +226,8 @@ queue_and_land(const char *gitdir, struct wf_cmd_proc_item *items, size_t n)
 	qo.actor = "wf-hooks proc-receive";
 	qo.no_checkpoint = 1;
 	if ((error = wf_queue_open(&q, db, &qo)) < 0 ||
-	    (error = wf_cmd_hook_proc_queue(q, gitdir, items, n)) < 0)
+	    (error = wf_cmd_hook_proc_queue(q, gitdir, items, n,
+	    loose)) < 0)
 		goto out;
 	/* Close before the runner opens it: no two writers at once. */
 	wf_queue_free(q);
@@ -303,7 +305,8 @@ main(int argc, char **argv)
 	    wf_handover_take(&doc, gitdir, key) < 0 || !doc ||
 	    !take_changes(items, cs, doc, &p))
 		goto validate;
-	if ((error = queue_and_land(gitdir, items, n)) < 0)
+	if ((error = queue_and_land(gitdir, items, n,
+	    json_is_true(json_object_get(doc, "loose_refs")))) < 0)
 		wf_cmd_error("%s", wf_error_last());
 	if ((error = wf_cmd_hook_proc_answer(1, items, n)) < 0)
 		code = wf_cmd_fail(error);

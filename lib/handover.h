@@ -22,7 +22,8 @@
  * update it was validated for ("<old> <new> <ref>"), so proc-receive
  * takes an entry only for the very update git reports to it; an update
  * with no entry, a missing or damaged file, is proc-receive's cue to
- * validate as before.  Files of pushes that never reached proc-receive
+ * validate as before.  "loose_refs": true says the repository's refs
+ * may be written as plain files (lib/loose_ref.h).  Files of pushes that never reached proc-receive
  * (refused later, or killed) are removed by the next save once their
  * receive-pack is gone.
  */

@@ -104,30 +104,71 @@ out:
 	return error;
 }
 
+/*
+ * git's order of tree entries: by name, a directory's name as if it
+ * ended in '/'.  A name that is a file on one side and a directory on
+ * the other is thus two entries, each unpaired, which reports the same
+ * as pairing them would.
+ */
+static int
+entry_order(const git_tree_entry *a, size_t alen, const git_tree_entry *b,
+    size_t blen)
+{
+	size_t m = alen < blen ? alen : blen;
+	int c = memcmp(git_tree_entry_name(a), git_tree_entry_name(b), m);
+	unsigned ac, bc;
+
+	if (c)
+		return c;
+	ac = alen > m ? (unsigned char)git_tree_entry_name(a)[m] :
+	    IS_TREE(git_tree_entry_filemode(a)) ? '/' : 0;
+	bc = blen > m ? (unsigned char)git_tree_entry_name(b)[m] :
+	    IS_TREE(git_tree_entry_filemode(b)) ? '/' : 0;
+	return (int)ac - (int)bc;
+}
+
+/*
+ * Both trees in one pass, in git's order.  An entry is passed over only
+ * when the other side has one of the same name, kind, mode and id; so
+ * even a tree out of order (which git fsck refuses) has every entry of
+ * it that is not exactly in the other reported, if perhaps as a removal
+ * and an addition rather than a change.
+ */
 static int
 walk_trees(struct walk *w, const git_tree *o, const git_tree *n)
 {
-	size_t i, cnt;
-	int error;
+	size_t i = 0, j = 0, olen = 0, nlen = 0;
+	size_t ocnt = o ? git_tree_entrycount(o) : 0;
+	size_t ncnt = n ? git_tree_entrycount(n) : 0;
+	const git_tree_entry *oe = NULL, *ne = NULL;
+	int c, error;
 
-	cnt = n ? git_tree_entrycount(n) : 0;
-	for (i = 0; i < cnt; i++) {
-		const git_tree_entry *ne = git_tree_entry_byindex(n, i);
-		const char *name = git_tree_entry_name(ne);
-
-		if ((error = one(w, name, o ? git_tree_entry_byname(o, name) :
-		    NULL, ne)) != 0)
+	while (i < ocnt || j < ncnt) {
+		if (i < ocnt && !oe) {
+			oe = git_tree_entry_byindex(o, i);
+			olen = strlen(git_tree_entry_name(oe));
+		}
+		if (j < ncnt && !ne) {
+			ne = git_tree_entry_byindex(n, j);
+			nlen = strlen(git_tree_entry_name(ne));
+		}
+		c = !oe ? 1 : !ne ? -1 : entry_order(oe, olen, ne, nlen);
+		if (c < 0)
+			error = one(w, git_tree_entry_name(oe), oe, NULL);
+		else if (c > 0)
+			error = one(w, git_tree_entry_name(ne), NULL, ne);
+		else
+			error = one(w, git_tree_entry_name(ne), oe, ne);
+		if (error != 0)
 			return error;
-	}
-	cnt = o ? git_tree_entrycount(o) : 0;
-	for (i = 0; i < cnt; i++) {
-		const git_tree_entry *oe = git_tree_entry_byindex(o, i);
-		const char *name = git_tree_entry_name(oe);
-
-		if (n && git_tree_entry_byname(n, name))
-			continue;
-		if ((error = one(w, name, oe, NULL)) != 0)
-			return error;
+		if (c <= 0) {
+			oe = NULL;
+			i++;
+		}
+		if (c >= 0) {
+			ne = NULL;
+			j++;
+		}
 	}
 	return 0;
 }

@@ -8,9 +8,10 @@
  * git_diff_tree_to_tree() reports the same (with
  * GIT_DIFF_INCLUDE_TYPECHANGE, without rename detection) but costs about
  * 1.3 ms for a one-file change in a tree of 10,000 files, which is six
- * times what wf-apply spends on the whole change; this looks entries up
- * by name and skips every subtree whose id is unchanged, so it costs a
- * few lookups per directory on the changed path (bench/RESULTS.md,
+ * times what wf-apply spends on the whole change; this walks the
+ * entries of both sides in one pass and skips every subtree whose id is
+ * unchanged, so it costs one pass over each directory on the changed
+ * path (bench/RESULTS.md,
  * "Checking what lands").  tests/check_tree.c compares the two over
  * random pairs of trees.
  */

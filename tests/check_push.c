@@ -4,10 +4,13 @@
 
 #include <check.h>
 
+#include "check_fixture.h"
+
 #include "check_suites.h"
 #include "error.h"
 #include "git.h"
 #include "hooks.h"
+#include "loose_ref.h"
 #include "pktline.h"
 #include "prepush.h"
 #include "push.h"
@@ -224,6 +227,110 @@ START_TEST(proc_receive_request)
 }
 END_TEST
 
+/* The output of a shell command, its trailing newline removed. */
+static char *
+sh_out(const char *cmd)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = popen(cmd, "r");
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	ck_assert_int_eq(pclose(f), 0);
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/*
+ * A loose ref written here is the ref git reads, sees in for-each-ref
+ * and fsck, shadowing a packed one as git update-ref does; a lock, a
+ * ref or packed ref named like one of its directories, or refs below
+ * it, are refused with nothing left behind; removal only of what it
+ * wrote.
+ */
+START_TEST(loose_refs)
+{
+	char tmpl[] = "/tmp/wf-loose-XXXXXX", cmd[1024], *dir, *out, *blob;
+	char *lock;
+
+	ck_assert_ptr_nonnull(dir = mkdtemp(tmpl));
+	snprintf(cmd, sizeof(cmd), "git init -q --bare '%s' && cd '%s' && "
+	    "echo a | git hash-object -w --stdin", dir, dir);
+	blob = sh_out(cmd);
+	ck_assert_uint_eq(strlen(blob), 40);
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/wf/changes/7", blob),
+	    0);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && git rev-parse refs/wf/changes/7"
+	    " && git for-each-ref --format='%%(refname)' && git fsck --no-dangling >/dev/null 2>&1 && "
+	    "ls refs/wf/changes", dir);
+	out = sh_out(cmd);
+	ck_assert_str_eq(out + 41, "refs/wf/changes/7\n7");
+	ck_assert_mem_eq(out, blob, 40);
+	free(out);
+
+	/* Over a packed ref of the same name: it wins, as git's would. */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && echo b | git hash-object -w "
+	    "--stdin | xargs git update-ref refs/wf/changes/8 && git pack-refs "
+	    "--all && git rev-parse refs/wf/changes/8", dir);
+	free(sh_out(cmd));
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/wf/changes/8", blob),
+	    0);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && git rev-parse "
+	    "refs/wf/changes/8", dir);
+	out = sh_out(cmd);
+	ck_assert_str_eq(out, blob);
+	free(out);
+
+	/* A packed ref where a directory would be; a loose one; a lock. */
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/wf/changes/7/x", blob),
+	    WF_ECONFLICT);
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/wf/changes", blob),
+	    WF_ECONFLICT);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && git update-ref refs/p/q %s && "
+	    "git pack-refs --all && ls refs/p 2>/dev/null | wc -l", dir, blob);
+	out = sh_out(cmd);
+	ck_assert_str_eq(out, "0");
+	free(out);
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/p/q/r", blob),
+	    WF_ECONFLICT);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/refs/wf/changes'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	lock = fixture_join(dir, "refs/wf/changes/9.lock");
+	fixture_write(lock, "");
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/wf/changes/9", blob),
+	    WF_ECONFLICT);
+	ck_assert_int_eq(unlink(lock), 0);
+	free(lock);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && find refs -name '*.lock' | "
+	    "wc -l && git for-each-ref | wc -l && git fsck --no-dangling >/dev/null 2>&1 && echo ok", dir);
+	out = sh_out(cmd);
+	ck_assert_str_eq(out, "0\n3\nok");
+	free(out);
+
+	/* Removed only while it holds what was written. */
+	ck_assert_int_eq(wf_loose_ref_write(dir, "refs/wf/changes/10", blob),
+	    0);
+	ck_assert_int_eq(wf_loose_ref_remove(dir, "refs/wf/changes/10",
+	    head_hex), WF_ECONFLICT);
+	ck_assert_int_eq(wf_loose_ref_remove(dir, "refs/wf/changes/10", blob),
+	    0);
+	ck_assert_int_eq(wf_loose_ref_remove(dir, "refs/wf/changes/10", blob),
+	    0);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && git for-each-ref "
+	    "--format='%%(refname)' && find refs -name '*.lock' | wc -l", dir);
+	out = sh_out(cmd);
+	ck_assert_str_eq(out, "refs/p/q\nrefs/wf/changes/7\n"
+	    "refs/wf/changes/8\n0");
+	free(out);
+	wf_error_clear();
+	free(blob);
+	fixture_rm(dir);
+}
+END_TEST
+
 Suite *
 push_suite(void)
 {
@@ -241,6 +348,7 @@ push_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("git");
 	tcase_add_test(tc, git_versions);
+	tcase_add_test(tc, loose_refs);
 	suite_add_tcase(s, tc);
 	return s;
 }

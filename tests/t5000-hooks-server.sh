@@ -251,6 +251,46 @@ test_expect_success 'a push to the ref of a waiting change replaces it; a busy r
 	test_cmp expect subject
 '
 
+test_expect_success 'the ref that keeps a change is the file git writes; with reflogs on, git writes it' '
+	git -C alice fetch -q && git -C alice reset -q --hard origin/main &&
+	{ (exec 9>srv.git/wf/land.lock && flock 9 && exec sleep 60) & } &&
+	locker=$! &&
+	wait_for test_must_fail flock -n srv.git/wf/land.lock true 2>/dev/null &&
+	(
+		cd alice &&
+		echo k1 >k.txt && git add k.txt && git commit -q -m "k1" &&
+		git push origin HEAD:refs/for/main/k1
+	) 2>err1 &&
+	kept1=$(kept_ref err1) &&
+	git -C alice rev-parse HEAD >expect &&
+	test_cmp expect "srv.git/$kept1" &&
+	git -C srv.git rev-parse "$kept1" >got &&
+	test_cmp expect got &&
+	test_must_fail git -C srv.git reflog exists "$kept1" &&
+	test -z "$(find srv.git/refs -name "*.lock")" &&
+	git -C srv.git config core.logAllRefUpdates always &&
+	(
+		cd alice &&
+		git reset -q --hard origin/main &&
+		echo k2 >k2.txt && git add k2.txt && git commit -q -m "k2" &&
+		git push origin HEAD:refs/for/main/k2
+	) 2>err2 &&
+	kept2=$(kept_ref err2) &&
+	git -C srv.git reflog exists "$kept2" &&
+	git -C alice rev-parse HEAD >expect &&
+	git -C srv.git rev-parse "$kept2" >got &&
+	test_cmp expect got &&
+	git -C srv.git config --unset core.logAllRefUpdates &&
+	kill $locker &&
+	{ wait $locker; test $? -gt 128; } &&
+	wf-hooks land -C srv.git --wait >land 2>log &&
+	wait_for runner_idle &&
+	main_has k.txt k1 &&
+	main_has k2.txt k2 &&
+	test_must_fail git -C srv.git rev-parse -q --verify "$kept1" &&
+	test_must_fail git -C srv.git rev-parse -q --verify "$kept2"
+'
+
 test_expect_success 'land with nothing pending runs no wf-apply' '
 	wf-hooks land -C srv.git --wait >land &&
 	test_grep "\"targets\":\[\],\"status\":null" land
