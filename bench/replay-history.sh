@@ -12,6 +12,10 @@
 #
 #   sh bench/replay-history.sh [REPO [N]]  (default: this checkout, 300)
 #
+# BENCH_RUNS (default 3) runs each side that many times, turn about, each
+# time from the same start, and prints the median of each figure: git
+# am's time on one series varies by a factor of two on a shared machine.
+#
 # Inputs and repositories are left in bench/out/replay/.  Exits
 # non-zero only when a tool fails or a tree differs, never on the ratio.
 set -u
@@ -27,12 +31,14 @@ fail() {
 	exit 4
 }
 
-case $n in
+runs=${BENCH_RUNS:-3}
+case $n$runs in
 '' | *[!0-9]*)
-	echo "$me: error: N is a number" >&2
+	echo "$me: error: N and BENCH_RUNS are numbers" >&2
 	exit 2
 	;;
 esac
+[ "$runs" -ge 1 ] || runs=1
 for f in "$src/bin/wf-enqueue" "$src/bin/wf-apply"; do
 	[ -x "$f" ] || fail "'$f' is not built; run make"
 done
@@ -71,12 +77,12 @@ git init -q --bare src.git &&
 	git -C src.git fetch -q --no-tags "$repo" "+refs/*:refs/*" &&
 	git -C src.git update-ref refs/heads/main "$start" ||
 	fail "cannot copy '$repo'"
-git clone -q --no-local --single-branch --branch main src.git am ||
+git clone -q --no-local --single-branch --branch main src.git am0 ||
 	fail "git clone failed"
-git clone -q --bare --no-local --single-branch --branch main src.git wf.git ||
+git clone -q --bare --no-local --single-branch --branch main src.git wf0.git ||
 	fail "git clone failed"
 rm -rf src.git
-for r in am wf.git; do
+for r in am0 wf0.git; do
 	git -C $r config user.name 'C O Mitter'
 	git -C $r config user.email c@example.com
 done
@@ -84,30 +90,48 @@ done
 timed() {
 	label=$1
 	shift
-	/usr/bin/time -o "$out/$label.time" -f '%e %U %S %M' "$@" ||
+	/usr/bin/time -a -o "$out/$label.time" -f '%e %U %S %M' "$@" ||
 		fail "$label: '$*' failed"
 }
 
 files=$(git -C "$repo" ls-tree -r "$start" | wc -l)
-echo "$me: $repo: $n steps, $files files at the start"
-timed am sh -c 'cd am && git am -q --keep-cr --whitespace=nowarn ../series.mbox'
-timed enqueue sh -c 'cd wf.git && exec "$0/bin/wf-enqueue" --mbox ../series.mbox --target main >../enqueue.out' "$src"
-timed apply sh -c 'cd wf.git && exec "$0/bin/wf-apply" --once --batch 64 >../apply.out' "$src"
+echo "$me: $repo: $n steps, $files files at the start, $runs runs"
+rm -f am.time enqueue.time apply.time
+run=0
+while [ "$run" -lt "$runs" ]; do
+	run=$((run + 1))
+	# Each run from copies of the start: nothing an earlier one wrote.
+	rm -rf am wf.git && cp -a am0 am && cp -a wf0.git wf.git ||
+		fail "cannot copy the repositories"
+	timed am sh -c 'cd am && git am -q --keep-cr --whitespace=nowarn ../series.mbox'
+	timed enqueue sh -c 'cd wf.git && exec "$0/bin/wf-enqueue" --mbox ../series.mbox --target main >../enqueue.out' "$src"
+	timed apply sh -c 'cd wf.git && exec "$0/bin/wf-apply" --once --batch 64 >../apply.out' "$src"
 
-landed=$(grep -c '"state":"landed"' apply.out)
-[ "$landed" -eq "$n" ] || fail "wf-apply landed $landed of $n"
-while read -r c; do
-	git -C "$repo" rev-parse "$c^{tree}"
-done <steps >orig.trees
-git -C am log --reverse --first-parent --format=%T -n "$n" main >am.trees
-git -C wf.git log --reverse --first-parent --format=%T -n "$n" main >wf.trees
-cmp -s orig.trees am.trees || fail "git am's trees differ from the original's"
-cmp -s orig.trees wf.trees || fail "wf's trees differ (orig.trees, wf.trees)"
+	landed=$(grep -c '"state":"landed"' apply.out)
+	[ "$landed" -eq "$n" ] || fail "wf-apply landed $landed of $n"
+	while read -r c; do
+		git -C "$repo" rev-parse "$c^{tree}"
+	done <steps >orig.trees
+	git -C am log --reverse --first-parent --format=%T -n "$n" HEAD >am.trees
+	git -C wf.git log --reverse --first-parent --format=%T -n "$n" main >wf.trees
+	cmp -s orig.trees am.trees || fail "git am's trees differ from the original's"
+	cmp -s orig.trees wf.trees || fail "wf's trees differ (orig.trees, wf.trees)"
+done
 
-cat am.time enqueue.time apply.time | awk -v n="$n" '
+# The median of each column of a .time file.
+median() {
+	for col in 1 2 3 4; do
+		awk -v c=$col '{ print $c }' "$1" | sort -n |
+			awk '{ v[NR] = $1 } END { printf "%s ", v[int((NR + 1) / 2)] }'
+	done
+	echo
+}
+
+{ median am.time; median enqueue.time; median apply.time; } | awk -v n="$n" -v runs="$runs" '
 { wall[NR] = $1; cpu[NR] = $2 + $3; kb[NR] = $4 }
 END {
-	printf "%-22s %8s %8s %9s\n", "", "wall", "cpu", "peak RSS"
+	printf "%-22s %8s %8s %9s   (median of %d)\n", "", "wall", "cpu", \
+	    "peak RSS", runs
 	printf "%-22s %7.2fs %7.2fs %6.1f MB\n", "git am", wall[1], cpu[1], \
 	    kb[1] / 1024
 	printf "%-22s %7.2fs %7.2fs %6.1f MB\n", "wf-enqueue --mbox", \
