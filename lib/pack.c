@@ -210,25 +210,30 @@ b_exists(git_odb_backend *be, const git_oid *id)
 static void *compress_work(void *arg);
 
 /*
- * Put an object that is not in memory yet there.  A blob made from one
+ * Put an object that is not in memory yet there: `owned` (malloc'ed,
+ * freed on failure), else a copy of data[0..len).  A blob made from one
  * here (`like`, NULL: nothing known) gets that one as its delta base,
  * chains kept to MAX_DEPTH links.  A large one is handed to the
  * compressing thread at once, which is started at the first.
  */
 static int
 put_mem(struct backend *b, const git_oid *id, const void *data, size_t len,
-    git_object_t type, const git_oid *like)
+    git_object_t type, const git_oid *like, unsigned char *owned)
 {
 	struct obj *o, *base;
-	unsigned char *copy;
+	unsigned char *copy = owned;
 	size_t k;
 	int error = 0;
 
-	if (2 * (b->nr + 1) > b->nslots && (error = grow_slots(b)) < 0)
+	if (2 * (b->nr + 1) > b->nslots && (error = grow_slots(b)) < 0) {
+		free(owned);
 		return error;
-	if (!(copy = malloc(len ? len : 1)))
-		return wf_error_oom();
-	memcpy(copy, data, len);
+	}
+	if (!copy) {
+		if (!(copy = malloc(len ? len : 1)))
+			return wf_error_oom();
+		memcpy(copy, data, len);
+	}
 	pthread_mutex_lock(&b->lock);
 	if (b->nr == b->alloc) {
 		size_t alloc = b->alloc ? b->alloc * 2 : 256;
@@ -276,7 +281,7 @@ b_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
 
 	if (find(b, id))
 		return 0;
-	if (put_mem(b, id, data, len, type, NULL) < 0) {
+	if (put_mem(b, id, data, len, type, NULL, NULL) < 0) {
 		git_error_set_str(GIT_ERROR_ODB, wf_error_last());
 		return -1;
 	}
@@ -544,36 +549,57 @@ same_object(struct backend *b, git_odb *odb, const git_oid *id,
 	return 0;
 }
 
-int
-wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
-    git_object_t type, const git_oid *like)
+/* wf_pack_write(), and wf_pack_write_owned() when `owned`. */
+static int
+write_object(git_oid *out, git_odb *odb, const void *data, size_t len,
+    git_object_t type, const git_oid *like, unsigned char *owned)
 {
 	struct backend *b = find_backend(odb);
 	int error;
 
 	if (!b) {
-		if (git_odb_write(out, odb, data, len, type) < 0)
-			return wf_error_set_git(WF_EOS, "cannot write an object");
-		return 0;
+		error = git_odb_write(out, odb, data, len, type) < 0 ?
+		    wf_error_set_git(WF_EOS, "cannot write an object") : 0;
+		goto out;
 	}
 	if (type == GIT_OBJECT_TREE) {
 		if ((error = hash_tree(out, b, data, len, like)) < 0)
-			return error;
+			goto out;
 	} else if (git_odb_hash(out, data, len, type) < 0) {
-		return wf_error_set_git(WF_ECONFLICT, "cannot hash an object");
+		error = wf_error_set_git(WF_ECONFLICT, "cannot hash an object");
+		goto out;
 	}
 	/*
 	 * Already there: compared, and still written to memory when it is
 	 * only on disk, so that the pack of this batch holds every object
 	 * the batch names (a loose one could be pruned meanwhile).
 	 */
-	if (find(b, out))
-		return same_object(b, odb, out, data, len, type);
+	if (find(b, out)) {
+		error = same_object(b, odb, out, data, len, type);
+		goto out;
+	}
 	if (git_odb_exists_ext(odb, out, GIT_ODB_LOOKUP_NO_REFRESH) &&
 	    (error = same_object(b, odb, out, data, len, type)) < 0)
-		return error;
+		goto out;
 	return put_mem(b, out, data, len, type, type == GIT_OBJECT_BLOB ?
-	    like : NULL);
+	    like : NULL, owned);
+out:
+	free(owned);
+	return error;
+}
+
+int
+wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
+    git_object_t type, const git_oid *like)
+{
+	return write_object(out, odb, data, len, type, like, NULL);
+}
+
+int
+wf_pack_write_owned(git_oid *out, git_odb *odb, void *data, size_t len,
+    git_object_t type, const git_oid *like)
+{
+	return write_object(out, odb, data, len, type, like, data);
 }
 
 int

@@ -44,6 +44,13 @@ int wf_pack_write(git_oid *out, git_odb *odb, const void *data, size_t len,
     git_object_t type, const git_oid *like);
 
 /*
+ * wf_pack_write() of a malloc'ed `data`, which it takes, whatever the
+ * outcome: the store keeps it rather than a copy.
+ */
+int wf_pack_write_owned(git_oid *out, git_odb *odb, void *data, size_t len,
+    git_object_t type, const git_oid *like);
+
+/*
  * Write every object held in memory into the repository as one pack
  * (objects/pack/pack-*.pack and its index), then empty the store.  Call
  * it before a reference names any of these objects.  Nothing is written

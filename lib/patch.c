@@ -405,9 +405,12 @@ bad:
  * Write a result blob: straight into the batch's in-memory store when
  * there is one (lib/pack.h), hashed with collision detection.
  */
-/* The blob data[0..len) for `path`, made from `from` (NULL: new). */
+/*
+ * The blob (*data)[0..len) for `path`, made from `from` (NULL: new);
+ * *data, malloc'ed, is taken (NULL after), or is NULL for an empty one.
+ */
 static int
-write_blob(git_oid *out, git_repository *repo, const void *data, size_t len,
+write_blob(git_oid *out, git_repository *repo, char **data, size_t len,
     const char *path, const git_oid *from)
 {
 	git_odb *odb = NULL;
@@ -415,7 +418,12 @@ write_blob(git_oid *out, git_repository *repo, const void *data, size_t len,
 
 	if (git_repository_odb(&odb, repo) < 0)
 		return wf_error_set_git(WF_EOS, "cannot write '%s'", path);
-	error = wf_pack_write(out, odb, data, len, GIT_OBJECT_BLOB, from);
+	if (*data)
+		error = wf_pack_write_owned(out, odb, *data, len,
+		    GIT_OBJECT_BLOB, from);
+	else
+		error = wf_pack_write(out, odb, "", 0, GIT_OBJECT_BLOB, from);
+	*data = NULL;
 	git_odb_free(odb);
 	if (error < 0)
 		return wf_error_prefix(error, "cannot write '%s'", path);
@@ -802,9 +810,12 @@ out:
 	return error;
 }
 
-/* add_index_file(): the object a result puts in the tree. */
+/*
+ * add_index_file(): the object a result puts in the tree.  A blob's
+ * content goes to the store: r->buf is NULL after.
+ */
 static int
-result_object(git_oid *out, struct state *st, const struct result *r,
+result_object(git_oid *out, struct state *st, struct result *r,
     const char *path)
 {
 	if (r->new_mode == MODE_GITLINK) {
@@ -820,7 +831,7 @@ result_object(git_oid *out, struct state *st, const struct result *r,
 			goto bad;
 		return 0;
 	}
-	return write_blob(out, st->repo, r->buf ? r->buf : "", r->len, path,
+	return write_blob(out, st->repo, &r->buf, r->len, path,
 	    r->has_from ? &r->from : NULL);
 bad:
 	return wf_error_set(WF_EINPUT, "file '%s': corrupt patch for "
@@ -884,7 +895,7 @@ wf_patch_apply_id(git_oid *out, git_repository *repo, const git_oid *base,
 	for (phase = 0; phase < 2; phase++)
 		for (i = 0; i < p->nfiles; i++) {
 			const struct wf_patch_file *f = &p->files[i];
-			const struct result *r = &st.res[i];
+			struct result *r = &st.res[i];
 
 			if (phase == 0) {
 				if (f->status == WF_PATCH_ADDED ||

@@ -471,6 +471,18 @@ START_TEST(test_pack_memory_store)
 			    0);
 		}
 	}
+	/* Given, not copied: kept when new, dropped when there already. */
+	for (i = 0; i < 2; i++) {
+		char *own = strdup("given to the store\n");
+		git_oid given;
+
+		ck_assert_int_eq(wf_pack_write_owned(&given, odb, own,
+		    strlen(own), GIT_OBJECT_BLOB, NULL), 0);
+		ck_assert_int_eq(git_odb_read(&obj, odb, &given), 0);
+		ck_assert_mem_eq(git_odb_object_data(obj),
+		    "given to the store\n", 19);
+		git_odb_object_free(obj);
+	}
 	ck_assert_int_eq(wf_pack_flush(pack), 0);
 	ck_assert_int_eq(git_repository_open(&again, dir), 0);
 	ck_assert_int_eq(git_blob_lookup(&b, again, &id[N - 1]), 0);

@@ -29,6 +29,18 @@ kept_ref() {
 	sed -n -e "s|^remote: wf-hooks: its commits are kept at \(refs/wf/changes/[0-9]*\);.*|\1|p" "$1" | head -n 1
 }
 
+# Hold the runner's lock (as a runner at work would), then let it go.
+hold_land_lock() {
+	{ (exec 9>srv.git/wf/land.lock && flock 9 && exec sleep 60) & } &&
+	locker=$! &&
+	wait_for test_must_fail flock -n srv.git/wf/land.lock true 2>/dev/null
+}
+
+release_land_lock() {
+	kill $locker &&
+	{ wait $locker; test $? -gt 128; }
+}
+
 queue_size() {
 	wf-queue -C srv.git list | wc -l
 }
@@ -225,9 +237,7 @@ test_expect_success 'push options give the change its priority and message' '
 
 test_expect_success 'a push to the ref of a waiting change replaces it; a busy runner leaves the landing to the next' '
 	git -C alice fetch -q && git -C alice reset -q --hard origin/main &&
-	{ (exec 9>srv.git/wf/land.lock && flock 9 && exec sleep 60) & } &&
-	locker=$! &&
-	wait_for test_must_fail flock -n srv.git/wf/land.lock true 2>/dev/null &&
+	hold_land_lock &&
 	(
 		cd alice &&
 		echo v1 >v.txt && git add v.txt && git commit -q -m "v1" &&
@@ -239,8 +249,7 @@ test_expect_success 'a push to the ref of a waiting change replaces it; a busy r
 	! grep -q "landing in the background" err &&
 	old=$(git -C alice rev-parse HEAD@{1} | cut -c1-12) &&
 	test_grep "^remote: wf-hooks: .$(change_id alice v). replaces .main:v@$old., which is dropped from the queue" err &&
-	kill $locker &&
-	{ wait $locker; test $? -gt 128; } &&
+	release_land_lock &&
 	test_expect_code 1 wf-queue -C srv.git show "main:v@$old" 2>err &&
 	test_grep "^wf-queue: error: no entry .main:v@$old. in the queue" err &&
 	wf-hooks land -C srv.git --wait >land 2>log &&
@@ -253,9 +262,7 @@ test_expect_success 'a push to the ref of a waiting change replaces it; a busy r
 
 test_expect_success 'the ref that keeps a change is the file git writes; with reflogs on, git writes it' '
 	git -C alice fetch -q && git -C alice reset -q --hard origin/main &&
-	{ (exec 9>srv.git/wf/land.lock && flock 9 && exec sleep 60) & } &&
-	locker=$! &&
-	wait_for test_must_fail flock -n srv.git/wf/land.lock true 2>/dev/null &&
+	hold_land_lock &&
 	(
 		cd alice &&
 		echo k1 >k.txt && git add k.txt && git commit -q -m "k1" &&
@@ -281,8 +288,7 @@ test_expect_success 'the ref that keeps a change is the file git writes; with re
 	git -C srv.git rev-parse "$kept2" >got &&
 	test_cmp expect got &&
 	git -C srv.git config --unset core.logAllRefUpdates &&
-	kill $locker &&
-	{ wait $locker; test $? -gt 128; } &&
+	release_land_lock &&
 	wf-hooks land -C srv.git --wait >land 2>log &&
 	wait_for runner_idle &&
 	main_has k.txt k1 &&
